@@ -1,0 +1,1 @@
+"""Pure state and ranking maths: no faust, onnxruntime or faiss imports allowed here."""

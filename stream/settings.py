@@ -1,0 +1,109 @@
+"""One frozen settings object, built at the edge (CLI flags falling back to ``MOODSTREAM_*`` env).
+
+Nothing below the CLI reads the environment: every component receives a ``Settings``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+from stream.errors import ConfigError
+
+ENV_PREFIX = "MOODSTREAM_"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "moodstream-minilm-v1"
+
+
+def _opt(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a worker, replay or CLI command may be configured with."""
+
+    broker: str = _opt("kafka://localhost:9092", "Kafka bootstrap URL(s), comma separated")
+    app_id: str = _opt("moodstream", "Faust app id (consumer group, changelog topic prefix)")
+    topic_prefix: str = _opt("", "prefix put before every topic name (tests, shadow workers)")
+    partitions: int = _opt(4, "partitions of the input topics and tables")
+    replication: int = _opt(1, "replication factor for topics the app creates")
+    store: str = _opt("memory://", "table store: memory:// or rocksdb://")
+    data_dir: str = _opt(".moodstream/worker", "worker data directory (RocksDB tables)")
+    web_port: int = _opt(6066, "port of the metrics/health web endpoint")
+    model_dir: str = _opt(str(DEFAULT_MODEL_DIR), "folder of the shipped ONNX model + card")
+    model_variant: str = _opt("auto", "auto, int8 (CPU) or fp16 (GPU)")
+    providers: str = _opt("auto", "ONNX Runtime providers: auto or a comma list")
+    intra_op_threads: int = _opt(0, "ONNX Runtime intra-op threads (0 = library default)")
+    index_dir: str = _opt("", "item index folder (empty = build/cache the demo index)")
+    batch_size: int = _opt(32, "largest micro-batch of texts scored at once")
+    batch_wait_ms: int = _opt(20, "longest wait to fill a micro-batch")
+    max_text_bytes: int = _opt(8192, "texts longer than this (UTF-8 bytes) are dead-lettered")
+    max_value_bytes: int = _opt(65536, "raw topic values larger than this are dead-lettered")
+    dedup_window_s: int = _opt(86400, "event ids are remembered this long to drop duplicates")
+    half_life_review_s: float = _opt(7 * 86400.0, "emotion half-life of review evidence")
+    half_life_chat_s: float = _opt(3600.0, "emotion half-life of chat evidence")
+    half_life_click_s: float = _opt(1800.0, "emotion half-life of click evidence")
+    taste_half_life_s: float = _opt(30 * 86400.0, "half-life of the taste vector")
+    affect_half_life_s: float = _opt(90 * 86400.0, "half-life of item affect")
+    popularity_half_life_s: float = _opt(7 * 86400.0, "half-life of item popularity")
+    top_k: int = _opt(10, "items per recommendation")
+    candidates: int = _opt(100, "FAISS candidates fetched before re-ranking")
+    recommend_interval_ms: int = _opt(250, "at most one recommendation per user per interval")
+    ranker: str = _opt("default", "ranker variant (see stream.core.rank)")
+    log_level: str = _opt("info", "log level")
+
+    def topic(self, name: str) -> str:
+        """Full topic name, e.g. ``topic("reviews")`` -> ``moodstream.reviews.v1``."""
+        return f"{self.topic_prefix}moodstream.{name}.v1"
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def env_name(field_name: str) -> str:
+    return ENV_PREFIX + field_name.upper()
+
+
+_T = TypeVar("_T")
+
+
+def _coerce(kind: Callable[[str], _T], raw: str, name: str) -> _T:
+    try:
+        return kind(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{env_name(name)}={raw!r} is not a valid {kind.__name__}") from exc
+
+
+def from_mapping(values: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from explicit values (None = unset), then env, then defaults."""
+    environ = environ or {}
+    chosen: dict[str, Any] = {}
+    types = {"int": int, "float": float, "str": str}
+    for f in fields(Settings):
+        kind = types[str(f.type)]
+        value = values.get(f.name)
+        if value is None and env_name(f.name) in environ:
+            value = environ[env_name(f.name)]
+        if value is None:
+            continue
+        chosen[f.name] = _coerce(kind, str(value), f.name) if isinstance(value, str) else value
+    settings = Settings(**chosen)
+    validate(settings)
+    return settings
+
+
+def validate(settings: Settings) -> None:
+    if settings.partitions < 1:
+        raise ConfigError("partitions must be >= 1")
+    if settings.batch_size < 1:
+        raise ConfigError("batch_size must be >= 1")
+    if not settings.store.startswith(("memory://", "rocksdb://")):
+        raise ConfigError(f"store must be memory:// or rocksdb://, not {settings.store!r}")
+    if settings.model_variant not in {"auto", "int8", "fp16", "fp32"}:
+        raise ConfigError("model_variant must be auto, int8, fp16 or fp32")
+    if settings.top_k < 1 or settings.candidates < settings.top_k:
+        raise ConfigError("need 1 <= top_k <= candidates")

@@ -1,0 +1,2 @@
+import stream.ports
+def test_x(): assert stream.ports.EKMAN
