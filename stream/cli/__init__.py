@@ -14,20 +14,20 @@ import click
 
 from stream.errors import MoodstreamError
 
-# command name -> "module:attribute" of a click.Command
-COMMANDS: dict[str, str] = {
-    "broker": "stream.cli.broker:broker",
-    "worker": "stream.cli.worker:worker",
-    "produce": "stream.cli.topics:produce",
-    "tail": "stream.cli.topics:tail",
-    "score": "stream.cli.score:score",
-    "export": "export.cli:export",
-    "index": "stream.cli.index:index",
-    "items": "stream.cli.index:items",
-    "simulate": "stream.cli.simulate:simulate",
-    "demo": "stream.cli.demo:demo",
-    "replay": "stream.cli.replay:replay",
-    "backtest": "stream.cli.backtest:backtest",
+# command name -> ("module:attribute" of a click.Command, one-line help shown by --help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "broker": ("stream.cli.broker:broker", "Run a local Apache Kafka broker (KRaft) in the foreground."),
+    "worker": ("stream.cli.worker:worker", "Run the stream worker (Faust agents)."),
+    "produce": ("stream.cli.topics:produce", "Send JSON lines to a topic, validated first."),
+    "tail": ("stream.cli.topics:tail", "Print a topic's records as they arrive."),
+    "score": ("stream.cli.score:score", "Score texts (one per line) with the sentiment model."),
+    "export": ("export.cli:export", "Train the model heads and export ONNX (needs [export])."),
+    "index": ("stream.cli.index:index", "Build item indexes."),
+    "items": ("stream.cli.index:items", "Print the item ids of an index."),
+    "simulate": ("stream.cli.simulate:simulate", "Generate a catalog and an event stream."),
+    "demo": ("stream.cli.demo:demo", "Broker + worker + simulator with a live view."),
+    "replay": ("stream.cli.replay:replay", "Replay a topic range or a dataset through the core."),
+    "backtest": ("stream.cli.backtest:backtest", "Temporal backtest of ranker variants."),
 }
 
 
@@ -36,10 +36,10 @@ class LazyGroup(click.Group):
         return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
-        if target is None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
             return None
-        module_name, attr = target.split(":")
+        module_name, attr = entry[0].split(":")
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
@@ -51,6 +51,11 @@ class LazyGroup(click.Group):
         command = getattr(module, attr)
         assert isinstance(command, click.Command)
         return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

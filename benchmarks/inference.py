@@ -1,0 +1,383 @@
+"""Inference benchmark: texts/s and batch latency of the shipped model, int8 vs fp32, on this CPU.
+
+    .venv/bin/python benchmarks/inference.py [--model-dir DIR] [--fp32 PATH] [--budget-s 420]
+
+Texts: real Amazon reviews of 40-80 words ("review", ~60 words) and GoEmotions Reddit comments
+("chat", ~12 words) from ../shared/data when present, else deterministic generated texts of the
+same lengths; plus the unfiltered, long-tailed reviews for the padding comparison. Each cell times
+``model.predict(batch)`` (tokenization included) for a time slice of the budget; the variants of a
+cell run back to back so that load from other jobs on the machine hits both alike.
+Writes benchmarks/results/inference.json and inference.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+import zipfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from stream.sentiment import BatchPlan, OnnxSentimentModel  # noqa: E402
+from stream.settings import DEFAULT_MODEL_DIR  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+REVIEWS_ZIP = (
+    DATA / "reviews" / "amazon_musical_instruments_5core" / "Musical_instruments_reviews.csv.zip"
+)
+CHATS_TSV = DATA / "emotion" / "goemotions" / "dev.tsv"
+RESULTS = ROOT / "benchmarks" / "results"
+BATCHES = (1, 8, 32, 64)
+THREADS = (1, 2)
+SEED = 7
+
+
+# --- texts ---------------------------------------------------------------------------------------
+
+_WORDS = {
+    "subject": [
+        "the guitar",
+        "this tuner",
+        "the strings",
+        "my new pedal",
+        "the cable",
+        "the amp",
+        "this capo",
+        "the stand",
+        "the mic",
+        "these picks",
+    ],
+    "verb": ["sounds", "works", "feels", "holds up", "stays in tune", "arrived", "looks", "plays"],
+    "judgement": [
+        "great",
+        "terrible",
+        "fine",
+        "better than expected",
+        "cheap",
+        "solid",
+        "awful",
+        "amazing",
+        "okay for the price",
+        "really disappointing",
+    ],
+    "filler": [
+        "after a month of daily use",
+        "out of the box",
+        "for a beginner like me",
+        "compared to my old one",
+        "at band practice",
+        "on stage last night",
+        "with heavy gauge strings",
+        "when I plug it in",
+        "honestly",
+        "so far",
+    ],
+}
+
+
+def _generated(rng: random.Random, words: int) -> str:
+    parts: list[str] = []
+    while sum(len(p.split()) for p in parts) < words:
+        parts.append(
+            f"{rng.choice(_WORDS['subject']).capitalize()} {rng.choice(_WORDS['verb'])} "
+            f"{rng.choice(_WORDS['judgement'])} {rng.choice(_WORDS['filler'])}."
+        )
+    return " ".join(" ".join(parts).split()[:words])
+
+
+def load_texts(n: int) -> tuple[dict[str, list[str]], str]:
+    """(kind -> n texts, source description); real data when present, generated otherwise."""
+    rng = random.Random(SEED)
+    if REVIEWS_ZIP.is_file() and CHATS_TSV.is_file():
+        with zipfile.ZipFile(REVIEWS_ZIP) as z, z.open(z.namelist()[0]) as f:
+            rows = csv.DictReader(io.TextIOWrapper(f, encoding="utf-8"))
+            reviews = [r["reviewText"] for r in rows if r["reviewText"].strip()]
+        chats = [line.split("\t")[0] for line in CHATS_TSV.read_text(encoding="utf-8").splitlines()]
+        mid = [t for t in reviews if 40 <= len(t.split()) <= 80]
+        kinds = {
+            "review": rng.sample(mid, n),
+            "chat": rng.sample(chats, n),
+            "review-longtail": rng.sample(reviews, n),
+        }
+        return kinds, "../shared/data (Amazon Musical Instruments reviews, GoEmotions dev)"
+    lengths = [max(3, int(rng.lognormvariate(4.0, 0.8))) for _ in range(n)]
+    kinds = {
+        "review": [_generated(rng, rng.randint(40, 80)) for _ in range(n)],
+        "chat": [_generated(rng, rng.randint(6, 18)) for _ in range(n)],
+        "review-longtail": [_generated(rng, k) for k in lengths],
+    }
+    return kinds, "generated (../shared/data absent)"
+
+
+# --- timing --------------------------------------------------------------------------------------
+
+
+def time_batches(
+    predict: Callable[[Sequence[str]], Any], texts: list[str], batch: int, slice_s: float
+) -> list[float]:
+    """Seconds per ``predict`` call over consecutive batches, for about ``slice_s`` seconds."""
+    predict(texts[:batch])  # warm-up: first run of a shape allocates
+    times: list[float] = []
+    start = 0
+    began = time.perf_counter()
+    while len(times) < 3 or (time.perf_counter() - began < slice_s and len(times) < 400):
+        if start + batch > len(texts):
+            start = 0
+        chunk = texts[start : start + batch]
+        start += batch
+        t = time.perf_counter()
+        predict(chunk)
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def tokenize_seconds(model: OnnxSentimentModel, texts: list[str], batch: int, count: int) -> float:
+    total = 0.0
+    for i in range(count):
+        chunk = texts[(i * batch) % max(1, len(texts) - batch) :][:batch]
+        t = time.perf_counter()
+        model.tokenize(chunk)
+        total += time.perf_counter() - t
+    return total
+
+
+def cell(model: OnnxSentimentModel, texts: list[str], batch: int, slice_s: float) -> dict[str, Any]:
+    times = time_batches(model.predict, texts, batch, slice_s)
+    tok = tokenize_seconds(model, texts, batch, len(times))
+    ms = np.array(times) * 1e3
+    return {
+        "texts_per_s": round(batch * len(times) / sum(times), 1),
+        "p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+        "batches": len(times),
+        "tokenize_share": round(tok / sum(times), 4),
+    }
+
+
+def padding_comparison(
+    model: OnnxSentimentModel, texts: list[str], batch: int, slice_s: float
+) -> list[dict[str, Any]]:
+    """The same long-tailed batches padded three ways (the reason predict() sorts by length)."""
+    plans = {
+        "arrival order, pad to longest": BatchPlan(max_texts=batch, sort=False),
+        "sorted, one call": BatchPlan(max_texts=batch, max_tokens=1 << 30, call_cost=1e12),
+        "sorted + cut (default plan)": model.plan,
+    }
+    out: list[dict[str, Any]] = []
+    for name, plan in plans.items():
+        times = time_batches(model.with_plan(plan).predict, texts, batch, slice_s)
+        out.append(
+            {
+                "strategy": name,
+                "batch": batch,
+                "texts_per_s": round(batch * len(times) / sum(times), 1),
+                "batches": len(times),
+            }
+        )
+    return out
+
+
+# --- report --------------------------------------------------------------------------------------
+
+
+def find_fp32(explicit: str | None, model_dir: Path) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    candidates = [ROOT / "build" / "model" / "model.fp32.onnx", model_dir / "model.fp32.onnx"]
+    candidates += sorted(
+        (ROOT / "build" / "model").glob("*/onnx/model.fp32.onnx"),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        "# Inference benchmark",
+        "",
+        f"Model `{report['model']['name']}` {report['model']['version']} on "
+        f"{report['machine']['cpu']} ({report['machine']['cores']} cores), ONNX Runtime "
+        f"{report['machine']['onnxruntime']}, provider {report['model']['provider']}. "
+        f"Load average {report['machine']['load_before']} before, "
+        f"{report['machine']['load_after']} after (other jobs share these cores: figures are "
+        "noisy; the int8/fp32 pairs ran back to back).",
+        f"Texts: {report['texts']['source']}; "
+        + ", ".join(
+            f"{k}: median {v['words_median']} words / {v['tokens_median']} tokens"
+            for k, v in report["texts"]["kinds"].items()
+        )
+        + ".",
+        "",
+        "| texts | threads | batch | int8 texts/s | fp32 texts/s | int8/fp32 | int8 p50 ms | "
+        "int8 p99 ms | fp32 p50 ms | fp32 p99 ms | tokenize share (int8) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in report["results"]:
+        i8, f32 = row.get("int8", {}), row.get("fp32", {})
+        ratio = f"{i8['texts_per_s'] / f32['texts_per_s']:.2f}x" if i8 and f32 else "-"
+        cells = [
+            row["kind"],
+            row["threads"],
+            row["batch"],
+            i8.get("texts_per_s", "-"),
+            f32.get("texts_per_s", "-"),
+            ratio,
+            i8.get("p50_ms", "-"),
+            i8.get("p99_ms", "-"),
+            f32.get("p50_ms", "-"),
+            f32.get("p99_ms", "-"),
+            i8.get("tokenize_share", "-"),
+        ]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    if report.get("padding"):
+        lines += [
+            "",
+            "Padding strategy on the long-tailed reviews (int8, most threads):",
+            "",
+            "| strategy | batch | texts/s |",
+            "|---|---|---|",
+        ]
+        for row in report["padding"]:
+            lines.append(f"| {row['strategy']} | {row['batch']} | {row['texts_per_s']} |")
+    lines += ["", "Targets:", ""]
+    for name, value in report["targets"].items():
+        lines.append(f"- {name}: {value}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", default=str(DEFAULT_MODEL_DIR))
+    parser.add_argument("--fp32", help="fp32 ONNX of the same graph (default: look in build/model)")
+    parser.add_argument("--budget-s", type=float, default=420.0, help="total timing budget")
+    parser.add_argument("--batches", default=",".join(map(str, BATCHES)))
+    parser.add_argument("--threads", default=",".join(map(str, THREADS)))
+    parser.add_argument("--out", default=str(RESULTS))
+    args = parser.parse_args(argv)
+
+    batches = [int(b) for b in args.batches.split(",")]
+    threads = [int(t) for t in args.threads.split(",")]
+    model_dir = Path(args.model_dir)
+    fp32 = find_fp32(args.fp32, model_dir)
+    texts, source = load_texts(max(batches) * 8)
+    load_before = os.getloadavg()[0]
+
+    models: dict[tuple[str, int], OnnxSentimentModel] = {}
+    for t in threads:
+        models["int8", t] = OnnxSentimentModel.load(
+            model_dir, variant="int8", providers="cpu", intra_op_threads=t
+        )
+        if fp32 is not None:
+            models["fp32", t] = OnnxSentimentModel.load(
+                model_dir, variant="fp32", providers="cpu", intra_op_threads=t, model_path=fp32
+            )
+    variants = ["int8"] + (["fp32"] if fp32 is not None else [])
+    probe = models["int8", threads[0]]
+    kinds = {}
+    for kind, items in texts.items():
+        lengths = [len(e.ids) for e in probe.tokenize(items)]
+        kinds[kind] = {
+            "words_median": int(statistics.median(len(t.split()) for t in items)),
+            "tokens_median": int(statistics.median(lengths)),
+            "tokens_p90": int(np.percentile(lengths, 90)),
+            "truncated_share": round(
+                float(np.mean([n >= probe.card.max_length for n in lengths])), 3
+            ),
+        }
+
+    grid = [(k, t, b) for k in ("review", "chat") for t in threads for b in batches]
+    padding_share = 0.12
+    slice_s = args.budget_s * (1 - padding_share) / (len(grid) * len(variants))
+    results = []
+    print(f"model {probe.name} {probe.version}; fp32: {fp32}; texts: {source}")
+    print(
+        f"{'texts':7} {'thr':>3} {'batch':>5} | "
+        + " | ".join(f"{v:>4} texts/s  p50 ms  p99 ms  tok%" for v in variants)
+    )
+    for kind, t, b in grid:
+        row: dict[str, Any] = {"kind": kind, "threads": t, "batch": b}
+        for v in variants:
+            row[v] = cell(models[v, t], texts[kind], b, slice_s)
+        results.append(row)
+        print(
+            f"{kind:7} {t:>3} {b:>5} | "
+            + " | ".join(
+                f"{row[v]['texts_per_s']:>12} {row[v]['p50_ms']:>7} {row[v]['p99_ms']:>7} "
+                f"{100 * row[v]['tokenize_share']:>5.1f}"
+                for v in variants
+            ),
+            flush=True,
+        )
+
+    padding = padding_comparison(
+        models["int8", max(threads)],
+        texts["review-longtail"],
+        32,
+        args.budget_s * padding_share / 3,
+    )
+    for row in padding:
+        print(row)
+
+    def ratio(kind: str, t: int, b: int) -> float | None:
+        row = next(
+            (r for r in results if (r["kind"], r["threads"], r["batch"]) == (kind, t, b)), None
+        )
+        if row is None or "fp32" not in row:
+            return None
+        return round(row["int8"]["texts_per_s"] / row["fp32"]["texts_per_s"], 2)
+
+    targets = {}
+    for t in threads:
+        r = ratio("review", t, 32)
+        targets[f"int8 >= 1.5x fp32, review, batch 32, {t} thread(s)"] = (
+            "no fp32 model given" if r is None else f"{r}x -> {'met' if r >= 1.5 else 'MISSED'}"
+        )
+    report = {
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "onnxruntime": ort.__version__,
+            "load_before": round(load_before, 2),
+            "load_after": round(os.getloadavg()[0], 2),
+        },
+        "model": {
+            "name": probe.name,
+            "version": probe.version,
+            "dir": str(model_dir),
+            "provider": probe.provider,
+            "fp32": str(fp32) if fp32 else None,
+        },
+        "texts": {"source": source, "kinds": kinds},
+        "slice_s": round(slice_s, 2),
+        "results": results,
+        "padding": padding,
+        "targets": targets,
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "inference.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (out / "inference.md").write_text(markdown(report), encoding="utf-8")
+    for name, value in targets.items():
+        print(f"{name}: {value}")
+    print(f"wrote {out / 'inference.json'} and {out / 'inference.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

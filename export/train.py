@@ -1,0 +1,349 @@
+"""Multi-task fine-tuning of MiniLM: sentiment (3-way softmax) and emotions (28 sigmoids).
+
+Sentiment and emotion batches are interleaved in a seeded order; batches are length-bucketed so the
+two CPU cores do not burn time on padding. Every ``checkpoint_every`` steps the full training state
+is saved so ``--resume`` continues the same run bit-for-bit in schedule (seed-derived batches).
+After training the per-emotion thresholds are tuned on the validation split carved from the
+training files, and only then are the held-out dev files scored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import platform
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from tokenizers import Tokenizer
+from torch import nn
+
+from export import quality
+from export.data import (
+    DataPaths,
+    EmotionRow,
+    SentimentRow,
+    fingerprint,
+    length_batches,
+    load_goemotions,
+    load_sst2,
+    load_sst5,
+    split_rows,
+)
+from export.onnx_model import MoodModel, base_model_dir, pad_batch
+from stream.errors import ConfigError
+from stream.ports import EMOTIONS, SENTIMENTS
+
+log = logging.getLogger("moodstream.export.train")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that shapes a run; stored in checkpoints and the model card."""
+
+    seed: int = 13
+    val_fraction: float = 0.05
+    epochs: float = 1.0
+    batch_size: int = 32
+    max_length: int = 128
+    lr_encoder: float = 5e-5
+    lr_heads: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.06
+    emotion_weight: float = 1.0
+    neutral_weight_power: float = 0.5  # class weight = (mean count / class count) ** power
+    sst2_fraction: float = 1.0  # subsample SST-2 training rows (phrases) to fit the time budget
+    freeze_word_embeddings: bool = True  # keeps the 11.7M-row embedding out of AdamW: faster
+    max_steps: int = 0  # 0 = the full schedule; >0 stops early (throughput probes)
+    checkpoint_every: int = 200
+    threads: int = 2
+
+
+def tokenizer_for(path: Path, max_length: int) -> Tokenizer:
+    """The base tokenizer with its baked-in pad-to-128 removed and truncation set explicitly."""
+    tok = Tokenizer.from_file(str(path))
+    tok.no_padding()
+    tok.enable_truncation(max_length)
+    return tok
+
+
+def encode(tok: Tokenizer, texts: Sequence[str]) -> list[list[int]]:
+    return [e.ids for e in tok.encode_batch(list(texts))]
+
+
+@dataclass
+class Splits:
+    sent_train: list[SentimentRow]
+    sent_val: list[SentimentRow]
+    emo_train: list[EmotionRow]
+    emo_val: list[EmotionRow]
+    sst2_val_n: int
+    files: dict[str, dict[str, object]]
+
+
+def load_splits(paths: DataPaths, cfg: TrainConfig) -> Splits:
+    paths.check()
+    sst2 = load_sst2(paths.sst2_train)
+    sst5 = load_sst5(paths.sst5_train)
+    go = load_goemotions(paths.go_train, paths.go_labels)
+    sst2_tr, sst2_va = split_rows(sst2, cfg.val_fraction, cfg.seed)
+    sst5_tr, sst5_va = split_rows(sst5, cfg.val_fraction, cfg.seed + 1)
+    go_tr, go_va = split_rows(go, cfg.val_fraction, cfg.seed + 2)
+    if cfg.sst2_fraction < 1.0:
+        sst2_tr = random.Random(cfg.seed + 3).sample(sst2_tr, round(len(sst2_tr) * cfg.sst2_fraction))
+    files = {
+        "sst2_train": fingerprint(paths.sst2_train, len(sst2)),
+        "sst5_train": fingerprint(paths.sst5_train, len(sst5)),
+        "goemotions_train": fingerprint(paths.go_train, len(go)),
+    }
+    files["sst2_train"]["used_for_training"] = len(sst2_tr)
+    return Splits(sst2_tr + sst5_tr, sst2_va + sst5_va, go_tr, go_va, len(sst2_va), files)
+
+
+def schedule(
+    sent_len: Sequence[int], emo_len: Sequence[int], cfg: TrainConfig
+) -> list[tuple[str, list[int]]]:
+    """The whole run's ordered (task, row indices) list; a pure function of the seed."""
+    steps: list[tuple[str, list[int]]] = []
+    for epoch in range(math.ceil(cfg.epochs)):
+        s = length_batches(sent_len, cfg.batch_size, cfg.seed * 1000 + 2 * epoch)
+        e = length_batches(emo_len, cfg.batch_size, cfg.seed * 1000 + 2 * epoch + 1)
+        tags = ["s"] * len(s) + ["e"] * len(e)
+        random.Random(cfg.seed * 7919 + epoch).shuffle(tags)
+        si = ei = 0
+        part: list[tuple[str, list[int]]] = []
+        for tag in tags:
+            if tag == "s":
+                part.append(("s", s[si]))
+                si += 1
+            else:
+                part.append(("e", e[ei]))
+                ei += 1
+        share = min(1.0, cfg.epochs - epoch)
+        steps.extend(part[: round(len(part) * share)])
+    return steps[: cfg.max_steps] if cfg.max_steps > 0 else steps
+
+
+def class_weights(labels: Sequence[int], power: float) -> torch.Tensor:
+    counts = np.bincount(np.asarray(labels), minlength=len(SENTIMENTS)).astype(np.float64)
+    w = (counts.mean() / np.maximum(counts, 1.0)) ** power
+    return torch.tensor(w / (w * counts).sum() * counts.sum(), dtype=torch.float32)
+
+
+def make_optimizer(model: MoodModel, cfg: TrainConfig, total: int) -> tuple[Any, Any]:
+    if cfg.freeze_word_embeddings:
+        model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
+    enc_decay, enc_plain, heads = [], [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if name.startswith(("sentiment_head", "emotion_head")):
+            heads.append(p)
+        elif p.ndim < 2:
+            enc_plain.append(p)
+        else:
+            enc_decay.append(p)
+    opt = torch.optim.AdamW(
+        [
+            {"params": enc_decay, "lr": cfg.lr_encoder, "weight_decay": cfg.weight_decay},
+            {"params": enc_plain, "lr": cfg.lr_encoder, "weight_decay": 0.0},
+            {"params": heads, "lr": cfg.lr_heads, "weight_decay": cfg.weight_decay},
+        ]
+    )
+    warm = max(1, round(total * cfg.warmup_fraction))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return max(0.0, (total - step) / max(1, total - warm))
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def _save(path: Path, state: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+@torch.no_grad()
+def predict(
+    model: MoodModel, tok: Tokenizer, texts: Sequence[str], batch_size: int = 64
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Sentiment softmax and emotion sigmoid probabilities, rows in ``texts`` order."""
+    model.eval()
+    ids = encode(tok, texts)
+    order = np.argsort([len(i) for i in ids], kind="stable")
+    sent = np.zeros((len(texts), len(SENTIMENTS)), np.float32)
+    emo = np.zeros((len(texts), len(EMOTIONS)), np.float32)
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        b = pad_batch([ids[i] for i in idx])
+        s, e, _ = model(torch.from_numpy(b.input_ids), torch.from_numpy(b.attention_mask))
+        sent[idx] = torch.softmax(s, -1).numpy()
+        emo[idx] = torch.sigmoid(e).numpy()
+    return sent, emo
+
+
+def evaluate(
+    sent_probs: npt.NDArray[np.float32],
+    sent_gold: npt.NDArray[np.int64],
+    binary_mask: npt.NDArray[np.bool_],
+    emo_probs: npt.NDArray[np.float32],
+    emo_gold: npt.NDArray[np.bool_],
+    thresholds: npt.NDArray[np.float64],
+) -> dict[str, Any]:
+    """Binary (pos vs neg) accuracy on SST-2 rows, 3-way accuracy on SST-5 rows, emotion F1."""
+    per_label = quality.f1_scores(emo_probs >= thresholds[None, :], emo_gold)
+    at_half = quality.macro_f1(emo_probs, emo_gold, np.full(len(EMOTIONS), 0.5))
+    three = ~binary_mask
+    return {
+        "sst2_accuracy": quality.binary_accuracy(sent_probs[binary_mask], sent_gold[binary_mask]),
+        "sst2_rows": int(binary_mask.sum()),
+        "sst5_3way_accuracy": quality.accuracy(sent_probs[three].argmax(1), sent_gold[three]),
+        "sst5_rows": int(three.sum()),
+        "goemotions_macro_f1": float(per_label.mean()),
+        "goemotions_macro_f1_at_0.5": at_half,
+        "goemotions_rows": len(emo_gold),
+        "goemotions_f1_per_label": {n: round(float(f), 4) for n, f in zip(EMOTIONS, per_label, strict=True)},
+    }
+
+
+def train(
+    data_dir: Path,
+    out_dir: Path,
+    cfg: TrainConfig,
+    resume: bool = False,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> dict[str, Any]:
+    """Train, tune thresholds, score validation and held-out data; write ``final.pt`` + ``result.json``."""
+    torch.set_num_threads(cfg.threads)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = DataPaths(data_dir)
+    splits = load_splits(paths, cfg)
+    tok = tokenizer_for(base_model_dir() / "tokenizer.json", cfg.max_length)
+    sent_ids = encode(tok, [r.text for r in splits.sent_train])
+    emo_ids = encode(tok, [r.text for r in splits.emo_train])
+    sent_y = torch.tensor([r.label for r in splits.sent_train])
+    emo_y = torch.from_numpy(quality.multi_hot([r.labels for r in splits.emo_train], len(EMOTIONS)))
+    plan = schedule([len(i) for i in sent_ids], [len(i) for i in emo_ids], cfg)
+    log.info("rows: sentiment %d (+%d val), emotion %d (+%d val); steps %d",
+             len(sent_ids), len(splits.sent_val), len(emo_ids), len(splits.emo_val), len(plan))  # fmt: skip
+
+    model = MoodModel.from_base(seed=cfg.seed)
+    opt, sched = make_optimizer(model, cfg, len(plan))
+    ce = nn.CrossEntropyLoss(weight=class_weights([r.label for r in splits.sent_train],
+                                                  cfg.neutral_weight_power))  # fmt: skip
+    bce = nn.BCEWithLogitsLoss(reduction="none")
+    ckpt = out_dir / "checkpoint.pt"
+    start, wall_before = 0, 0.0
+    config_json = json.dumps(dataclasses.asdict(cfg), sort_keys=True)
+    if resume and ckpt.exists():
+        state = torch.load(ckpt, weights_only=False)
+        if state["config"] != config_json:
+            raise ConfigError(f"{ckpt} was written with another config; start without --resume")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        start, wall_before = int(state["step"]), float(state["wall_s"])
+        log.info("resumed at step %d", start)
+    elif not resume:
+        (out_dir / "steps.tsv").write_text("step\ttask\tbatch\tseq\tseconds\tloss\n")
+
+    t0 = time.perf_counter()
+    model.train()
+    with (out_dir / "steps.tsv").open("a") as steps_log:
+        for step in range(start, len(plan)):
+            ts = time.perf_counter()
+            task, idx = plan[step]
+            ids = emo_ids if task == "e" else sent_ids
+            b = pad_batch([ids[i] for i in idx])
+            s_logits, e_logits, _ = model(torch.from_numpy(b.input_ids),
+                                          torch.from_numpy(b.attention_mask))  # fmt: skip
+            if task == "s":
+                loss = ce(s_logits, sent_y[idx])
+            else:
+                target = emo_y[idx].float()
+                loss = cfg.emotion_weight * bce(e_logits, target).sum(1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            dt = time.perf_counter() - ts
+            steps_log.write(f"{step}\t{task}\t{len(idx)}\t{b.input_ids.shape[1]}\t{dt:.4f}\t{loss.item():.4f}\n")
+            if progress:
+                progress(step + 1, len(plan), float(loss.item()))
+            if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == len(plan):
+                steps_log.flush()
+                _save(ckpt, {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                             "scheduler": sched.state_dict(), "rng": torch.get_rng_state(),
+                             "step": step + 1, "config": config_json,
+                             "wall_s": wall_before + time.perf_counter() - t0})  # fmt: skip
+    train_wall = wall_before + time.perf_counter() - t0
+    model.eval()
+    torch.save(model.state_dict(), out_dir / "final.pt")
+
+    t_eval = time.perf_counter()
+    # Validation (from the training files): tune thresholds here, and only here.
+    sv_p, _ = predict(model, tok, [r.text for r in splits.sent_val])
+    _, ev_p = predict(model, tok, [r.text for r in splits.emo_val])
+    sv_y = np.array([r.label for r in splits.sent_val])
+    sv_bin = np.arange(len(sv_y)) < splits.sst2_val_n
+    ev_y = quality.multi_hot([r.labels for r in splits.emo_val], len(EMOTIONS))
+    thresholds = quality.tune_thresholds(ev_p, ev_y)
+    validation = evaluate(sv_p, sv_y, sv_bin, ev_p, ev_y, thresholds)
+
+    heldout = heldout_metrics(paths, lambda texts: predict(model, tok, texts), thresholds)
+    result = {
+        "thresholds": {n: float(t) for n, t in zip(EMOTIONS, thresholds, strict=True)},
+        "metrics": {"validation": validation, "heldout": heldout},
+        "training": {
+            "data": splits.files,
+            "split": {"method": "seeded shuffle of each training file", "fraction": cfg.val_fraction,
+                      "seeds": {"sst2": cfg.seed, "sst5": cfg.seed + 1, "goemotions": cfg.seed + 2},
+                      "rows": {"sentiment_train": len(splits.sent_train),
+                               "sentiment_validation": len(splits.sent_val),
+                               "emotion_train": len(splits.emo_train),
+                               "emotion_validation": len(splits.emo_val)}},
+            "config": dataclasses.asdict(cfg),
+            "seed": cfg.seed,
+            "epochs": cfg.epochs,
+            "steps": len(plan),
+            "wall_time_s": round(train_wall, 1),
+            "eval_time_s": round(time.perf_counter() - t_eval, 1),
+            "torch": torch.__version__,
+            "cpu": f"{platform.processor() or platform.machine()}, {cfg.threads} threads",
+        },
+    }  # fmt: skip
+    (out_dir / "result.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def heldout_metrics(
+    paths: DataPaths,
+    predict_fn: Callable[[Sequence[str]], tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]],
+    thresholds: npt.NDArray[np.float64],
+) -> dict[str, Any]:
+    """Score the dev files that training and tuning never saw (thresholds are fixed already)."""
+    sst2 = load_sst2(paths.sst2_dev)
+    sst5 = load_sst5(paths.sst5_dev)
+    go = load_goemotions(paths.go_dev)
+    s_rows = sst2 + sst5
+    s_p, _ = predict_fn([r.text for r in s_rows])
+    _, e_p = predict_fn([r.text for r in go])
+    s_y = np.array([r.label for r in s_rows])
+    binary = np.arange(len(s_rows)) < len(sst2)
+    e_y = quality.multi_hot([r.labels for r in go], len(EMOTIONS))
+    return evaluate(s_p, s_y, binary, e_p, e_y, thresholds)

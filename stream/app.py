@@ -1,0 +1,247 @@
+"""``make_app(settings)``: the Faust app, its topics, tables and thin agents.
+
+Agents decode at the edge (bad values become dead letters), hand decoded batches to the
+``Processor`` (which calls the pure core) and send what it returns. One agent reads all user-keyed
+input topics so a user's reviews, chats, clicks and erasures are folded in arrival order on one
+partition; item-keyed state (affect, popularity) is fed through an internal repartition topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+
+from stream.contract import dead_letter, decode
+from stream.errors import DeadLetter
+from stream.ports import ItemIndex, SentimentModel
+from stream.processor import Decoded, Processor
+from stream.records import Chat, Click, Erasure, Review
+from stream.settings import Settings
+from stream.topics import INPUT_KINDS
+
+log = logging.getLogger("moodstream.app")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class Metrics:
+    """Prometheus metrics of one app, in a registry of its own (no process-global state)."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.events = Counter("moodstream_events_total", "valid events folded", ["kind"], registry=r)
+        self.dead = Counter(
+            "moodstream_dead_letters_total", "values sent to the dead-letter topic", ["kind"],
+            registry=r,
+        )
+        self.duplicates = Counter(
+            "moodstream_duplicates_total", "events dropped as already seen", registry=r
+        )
+        self.erasures = Counter("moodstream_erasures_total", "users erased", registry=r)
+        self.recommendations = Counter(
+            "moodstream_recommendations_total", "recommendations emitted", registry=r
+        )
+        self.latency = Histogram(
+            "moodstream_event_to_recommendation_seconds", "event time to emit",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=r,
+        )
+        self.batch = Histogram(
+            "moodstream_batch_size", "events per micro-batch",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=r,
+        )
+        self.provider = Info("moodstream_model", "model version and ONNX Runtime provider", registry=r)
+        self.index_items = Gauge("moodstream_index_items", "items in the served index", registry=r)
+
+
+@dataclass
+class Coalescer:
+    """At most one recommendation per user per interval; the latest state wins."""
+
+    interval_ms: int
+    last_emit: dict[str, int] = field(default_factory=dict)
+    pending: dict[str, tuple[str, int]] = field(default_factory=dict)  # user -> (event_id, ts)
+
+    def offer(self, user_id: str, event_id: str, event_ts: int, now: int) -> bool:
+        """True: emit now. False: held back, ``due`` hands it out later."""
+        last = self.last_emit.get(user_id)
+        if last is None or now - last >= self.interval_ms:
+            self.last_emit[user_id] = now
+            self.pending.pop(user_id, None)
+            return True
+        self.pending[user_id] = (event_id, event_ts)
+        return False
+
+    def due(self, now: int) -> list[tuple[str, str, int]]:
+        ready = [u for u in self.pending if now - self.last_emit.get(u, 0) >= self.interval_ms]
+        out = []
+        for user_id in ready:
+            event_id, ts = self.pending.pop(user_id)
+            self.last_emit[user_id] = now
+            out.append((user_id, event_id, ts))
+        return out
+
+    def forget(self, user_id: str) -> None:
+        self.last_emit.pop(user_id, None)
+        self.pending.pop(user_id, None)
+
+
+def make_app(
+    settings: Settings,
+    *,
+    model: SentimentModel | None = None,
+    index: ItemIndex | None = None,
+) -> faust.App:
+    """Build the worker app. Model and index default to the ones the settings point at."""
+    if model is None:
+        from stream.sentiment import OnnxSentimentModel
+
+        model = OnnxSentimentModel.from_settings(settings)
+    if index is None:
+        from stream.serving import load_or_build_index
+
+        index = load_or_build_index(settings, model)
+
+    app = faust.App(
+        settings.app_id,
+        broker=settings.broker,
+        store=settings.store,
+        datadir=settings.data_dir,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication,
+        key_serializer="raw",
+        value_serializer="raw",
+        web_enabled=settings.web_port > 0,
+        web_port=max(settings.web_port, 1),
+        web_host="127.0.0.1",
+        consumer_auto_offset_reset="earliest",
+        stream_wait_empty=False,
+        autodiscover=False,
+        logging_config=None,
+    )
+    metrics = Metrics()
+    metrics.provider.info({"model_version": model.version, "provider": _provider(model),
+                           "index_version": index.version})
+    metrics.index_items.set(len(index.ids()))
+    processor = Processor(settings, model, index)
+    coalescer = Coalescer(settings.recommend_interval_ms)
+
+    def topic(kind: str, **kwargs: Any) -> faust.TopicT:
+        return app.topic(settings.topic(kind), partitions=settings.partitions, **kwargs)
+
+    input_topic = app.topic(
+        *(settings.topic(k) for k in INPUT_KINDS), partitions=settings.partitions,
+        key_serializer="raw", value_serializer="raw",
+    )
+    recommendations = topic("recommendations", key_serializer="raw", value_serializer="json")
+    deadletters = topic("deadletter", key_serializer="raw", value_serializer="json")
+    item_events = app.topic(
+        f"{settings.app_id}-item-events", partitions=settings.partitions, internal=True,
+        key_serializer="raw", value_serializer="json",
+    )
+    users = app.Table("users", default=None, partitions=settings.partitions,
+                      key_serializer="raw", value_serializer="json")
+    seen = app.Table("seen", default=None, partitions=settings.partitions,
+                     key_serializer="raw", value_serializer="json")
+    items = app.Table("items", default=None, partitions=settings.partitions,
+                      key_serializer="raw", value_serializer="json")
+    kind_of = {settings.topic(k): k for k in INPUT_KINDS}
+
+    async def send_dead(exc: DeadLetter, event: faust.EventT) -> None:
+        msg = event.message
+        record = dead_letter(exc, topic=msg.topic, partition=msg.partition, offset=msg.offset,
+                             key=msg.key, raw=msg.value, now_ms=now_ms())
+        metrics.dead.labels(exc.kind).inc()
+        log.info("dead letter %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, exc)
+        await deadletters.send(key=msg.key, value=record.to_json_dict())
+
+    async def emit(user_id: str, event_id: str, event_ts: int) -> None:
+        value = processor.recommend(user_id, event_id, event_ts, users, items, now_ms())
+        if value is None:
+            return
+        metrics.recommendations.inc()
+        metrics.latency.observe(value["latency_ms"] / 1000.0)
+        await recommendations.send(key=user_id.encode(), value=value)
+
+    @app.agent(input_topic, name="user-events")
+    async def user_events(stream: faust.StreamT) -> None:
+        loop = asyncio.get_running_loop()
+        async for batch in stream.take_events(settings.batch_size, settings.batch_wait_ms / 1000):
+            metrics.batch.observe(len(batch))
+            decoded: list[Decoded] = []
+            for event in batch:
+                kind = kind_of.get(event.message.topic, "")
+                try:
+                    record = decode(kind, event.message.value,
+                                    max_value_bytes=settings.max_value_bytes,
+                                    max_text_bytes=settings.max_text_bytes)
+                    _check_key(record, event.message.key)
+                except DeadLetter as exc:
+                    await send_dead(exc, event)
+                    continue
+                decoded.append(Decoded(kind, record, event))
+            scores = await loop.run_in_executor(None, processor.score, decoded) if decoded else None
+            outcome = processor.fold_batch(decoded, scores, users, seen, now_ms())
+            for item_id, item_event in outcome.item_events:
+                await item_events.send(key=item_id.encode(), value=item_event)
+            for d, exc in outcome.rejected:
+                await send_dead(exc, d.source)
+            metrics.duplicates.inc(outcome.duplicates)
+            for kind, count in outcome.counts.items():
+                metrics.events.labels(kind).inc(count)
+            for user_id in outcome.erased:
+                metrics.erasures.inc()
+                coalescer.forget(user_id)
+            clock = now_ms()
+            for user_id, (event_id, ts) in outcome.triggers.items():
+                if coalescer.offer(user_id, event_id, ts, clock):
+                    await emit(user_id, event_id, ts)
+
+    @app.agent(item_events, name="item-events")
+    async def item_updates(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            processor.fold_item(event.value, items)
+
+    @app.timer(max(settings.recommend_interval_ms, 50) / 1000.0)
+    async def flush_coalesced() -> None:
+        for user_id, event_id, ts in coalescer.due(now_ms()):
+            await emit(user_id, event_id, ts)
+
+    @app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(metrics.registry), content_type="text/plain")
+
+    @app.page("/health")
+    async def health_page(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok", "model": model.version, "index": index.version,
+                         "provider": _provider(model)})
+
+    app.moodstream = {  # type: ignore[attr-defined]
+        "metrics": metrics, "processor": processor, "coalescer": coalescer,
+        "tables": {"users": users, "seen": seen, "items": items},
+        "agents": (user_events, item_updates),
+    }
+    return app
+
+
+def _provider(model: SentimentModel) -> str:
+    return str(getattr(model, "provider", "unknown"))
+
+
+def _check_key(record: Review | Chat | Click | Erasure | Any, key: bytes | None) -> None:
+    """A value keyed by another user would land its state on the wrong partition."""
+    user = getattr(record, "user_id", None)
+    if key is not None and user is not None and key != user.encode():
+        raise DeadLetter("schema", f"message key {key[:64]!r} does not match user_id {user!r}")
+
+

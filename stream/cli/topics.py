@@ -1,0 +1,160 @@
+"""``moodstream produce`` and ``moodstream tail``: drive and watch the topics without code."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from stream.cli.options import pop_settings, settings_options
+from stream.contract import decode
+from stream.errors import ConfigError, DeadLetter
+from stream.settings import Settings
+from stream.topics import bootstrap_servers, resolve
+
+
+def _open(path: str) -> IO[bytes]:
+    if path == "-":
+        return sys.stdin.buffer
+    try:
+        return Path(path).open("rb")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+
+
+async def _produce(settings: Settings, topic: str, kind: str, lines: list[tuple[int, bytes]],
+                   validate: bool) -> tuple[int, list[str]]:
+    from aiokafka import AIOKafkaProducer
+
+    problems: list[str] = []
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(settings.broker), acks="all")
+    await producer.start()
+    sent = 0
+    try:
+        for number, raw in lines:
+            key: bytes | None = None
+            if validate:
+                try:
+                    record = decode(kind, raw, max_value_bytes=settings.max_value_bytes,
+                                    max_text_bytes=settings.max_text_bytes)
+                except DeadLetter as exc:
+                    problems.append(f"line {number}: {exc.kind}: {exc.message}")
+                    continue
+                user = getattr(record, "user_id", None)
+                key = user.encode() if user else None
+            else:
+                key = _guess_key(raw)
+            await producer.send(topic, raw, key=key)
+            sent += 1
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return sent, problems
+
+
+def _guess_key(raw: bytes) -> bytes | None:
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    user = value.get("user_id") if isinstance(value, dict) else None
+    return str(user).encode() if user else None
+
+
+@click.command()
+@click.option("--topic", "-t", required=True, help="kind (reviews, chats, clicks, erasure...) or full name")
+@click.option("--no-validate", is_flag=True, help="send lines as they are (to exercise dead letters)")
+@click.argument("file", default="-")
+@settings_options
+def produce(topic: str, no_validate: bool, file: str, **kwargs: Any) -> None:
+    """Send FILE (JSON lines, '-' = stdin) to a topic, keyed by user_id.
+
+    Each line is validated against the topic's schema first; a bad line is reported with its
+    number and skipped, every other line is still sent, and the exit status is 1.
+    """
+    settings = pop_settings(kwargs)
+    kind, full = resolve(settings, topic)
+    with _open(file) as handle:
+        lines = [(n, line.rstrip(b"\r\n")) for n, line in enumerate(handle, 1)]
+    lines = [(n, line) for n, line in lines if line.strip()]
+    sent, problems = asyncio.run(_produce(settings, full, kind, lines, not no_validate))
+    for problem in problems:
+        click.echo(f"{file}: {problem}", err=True)
+    click.echo(f"sent {sent} record(s) to {full}; {len(problems)} bad line(s) skipped", err=True)
+    if problems:
+        sys.exit(1)
+
+
+def _format(kind: str, value: bytes | None, pretty: bool) -> str:
+    if value is None:
+        return "(tombstone)"
+    try:
+        parsed = json.loads(value)
+    except (ValueError, UnicodeDecodeError):
+        return repr(value[:200])
+    if not pretty:
+        return json.dumps(parsed, ensure_ascii=False)
+    if kind == "recommendations" and isinstance(parsed, dict):
+        emo = parsed.get("emotion", {})
+        items = ", ".join(f"{i['item_id']}({i['score']:.2f})" for i in parsed.get("items", [])[:5])
+        return (f"{parsed.get('user_id')}: valence {emo.get('valence', 0):+.2f} "
+                f"{emo.get('dominant', '?')} -> {items} [{parsed.get('latency_ms', 0):.0f} ms]")
+    if kind == "deadletter" and isinstance(parsed, dict):
+        return (f"{parsed.get('source_topic')}[{parsed.get('partition')}]@{parsed.get('offset')} "
+                f"{parsed.get('error_kind')}: {parsed.get('error_message')}")
+    return json.dumps(parsed, ensure_ascii=False)
+
+
+async def _tail(settings: Settings, topic: str, kind: str, as_json: bool, from_beginning: bool,
+                limit: int | None, idle: float | None) -> int:
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap_servers(settings.broker),
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    seen = 0
+    try:
+        while limit is None or seen < limit:
+            batch = await consumer.getmany(timeout_ms=500)
+            if not batch:
+                if idle is not None:
+                    idle -= 0.5
+                    if idle <= 0:
+                        break
+                continue
+            for records in batch.values():
+                for msg in records:
+                    click.echo(_format(kind, msg.value, not as_json))
+                    seen += 1
+                    if limit is not None and seen >= limit:
+                        return seen
+    finally:
+        await consumer.stop()
+    return seen
+
+
+@click.command()
+@click.option("--topic", "-t", required=True, help="kind (recommendations, deadletter...) or full name")
+@click.option("--json", "as_json", is_flag=True, help="one JSON value per line")
+@click.option("--from-beginning", is_flag=True, help="start at the earliest offset")
+@click.option("--max", "limit", type=int, default=None, help="stop after N records")
+@click.option("--idle-timeout", type=float, default=None, help="stop after S seconds without data")
+@settings_options
+def tail(topic: str, as_json: bool, from_beginning: bool, limit: int | None,
+         idle_timeout: float | None, **kwargs: Any) -> None:
+    """Print the records of a topic as they arrive (pretty, or --json)."""
+    settings = pop_settings(kwargs)
+    kind, full = resolve(settings, topic)
+    try:
+        asyncio.run(_tail(settings, full, kind, as_json, from_beginning, limit, idle_timeout))
+    except KeyboardInterrupt:
+        pass

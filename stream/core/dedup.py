@@ -1,0 +1,51 @@
+"""Per-user memory of recent event ids, so a redelivered event is not counted twice.
+
+Kafka's at-least-once delivery and producer retries both redeliver; the window is bounded in
+count and in event time so the state stays small (a 64-bit hash per id, 12 bytes with its time).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import struct
+from dataclasses import dataclass
+
+CAPACITY = 64
+_ENTRY = struct.Struct("<QI")  # id hash, seconds since ``base_s``
+
+
+@dataclass(frozen=True)
+class DedupState:
+    entries: tuple[tuple[int, int], ...] = ()  # (id hash, ts in seconds), oldest first
+
+    def to_dict(self) -> dict[str, object]:
+        if not self.entries:
+            return {"b": 0, "e": ""}
+        base = min(ts for _, ts in self.entries)
+        raw = b"".join(_ENTRY.pack(h, ts - base) for h, ts in self.entries)
+        return {"b": base, "e": base64.b64encode(raw).decode("ascii")}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> DedupState:
+        raw = base64.b64decode(str(data.get("e", "")))
+        base = int(str(data.get("b", 0)))
+        return cls(tuple((h, base + dt) for h, dt in _ENTRY.iter_unpack(raw)))
+
+
+def hash_id(event_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "little")
+
+
+def fold(
+    state: DedupState, event_id: str, ts_ms: int, *, window_s: int, capacity: int = CAPACITY
+) -> tuple[DedupState, bool]:
+    """Return the new state and whether the event is new (True) or a duplicate (False)."""
+    key = hash_id(event_id)
+    if any(h == key for h, _ in state.entries):
+        return state, False
+    now_s = ts_ms // 1000
+    horizon = now_s - window_s
+    kept = [(h, ts) for h, ts in state.entries if ts >= horizon]
+    kept.append((key, max(now_s, 0)))
+    return DedupState(tuple(kept[-capacity:])), True

@@ -1,0 +1,271 @@
+"""Re-ranking of index candidates: relevance, item affect fitted to the user's mood, diversity.
+
+Variants (``RankParams.variant``), compared by the backtest:
+
+- ``default``: relevance plus item affect, where affect counts more the worse the user feels, then
+  MMR diversification whose strength grows with the user's good mood (see ``score_default``).
+- ``seed_formula``: the seeds' z = w * r * s baseline (see ``score_seed``); no diversification.
+- ``taste_only``: relevance to the taste vector alone (the "no sentiment, no re-rank" baseline).
+- ``popularity``: decayed popularity alone (the cold-start baseline).
+
+Every variant drops seen items, returns at most ``top_k`` unique ids, and fills a short list from
+popularity, so a cold user (no taste vector, hence no candidates) gets the popular items.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Container, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from stream.core.affect import ItemAffect, affect_at
+from stream.core.emotion import EmotionSummary
+
+VARIANTS: tuple[str, ...] = ("default", "seed_formula", "taste_only", "popularity")
+
+AffectLookup = Mapping[str, ItemAffect] | Callable[[str], ItemAffect | None]
+
+
+@dataclass(frozen=True)
+class RankParams:
+    """Ranking knobs with defaults; the backtest tunes them."""
+
+    variant: str = "default"
+    top_k: int = 10
+    mmr_lambda: float = 0.8  # 1 = pure score order, 0 = pure diversity
+    affect_weight: float = 0.1  # weight of item affect for a user in a neutral or unknown mood
+    comfort_gain: float = 2.0  # extra affect weight at fully negative, fully confident mood
+    explore_gain: float = 0.2  # how far MMR lambda drops at fully positive, confident mood
+    popularity_weight: float = 0.05  # small prior toward popular items among the candidates
+    affect_prior: float = 2.0  # neutral pseudo-reviews shrinking an item's affect
+    emotion_prior: float = 1.0  # user evidence weight at which the mood counts half
+    affect_half_life_s: float = 90 * 86400.0  # Settings.affect_half_life_s
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ValueError(f"unknown ranker {self.variant!r}; expected one of {VARIANTS}")
+        if self.top_k < 1:
+            raise ValueError("top_k must be >= 1")
+        if not 0.0 <= self.mmr_lambda <= 1.0:
+            raise ValueError("mmr_lambda must be in [0, 1]")
+
+    @classmethod
+    def from_settings(cls, settings: Any, **overrides: Any) -> RankParams:
+        """From a Settings-like object (``ranker``, ``top_k``, ``affect_half_life_s``)."""
+        values: dict[str, Any] = {
+            "variant": settings.ranker,
+            "top_k": int(settings.top_k),
+            "affect_half_life_s": float(settings.affect_half_life_s),
+        }
+        values.update(overrides)
+        return cls(**values)
+
+
+@dataclass(frozen=True, eq=False)
+class Candidates:
+    """Index hits for one user, best first: ids, inner-product relevance, and their vectors."""
+
+    ids: tuple[str, ...] = ()
+    relevance: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))
+    vectors: npt.NDArray[np.float32] | None = None  # (n, dim), rows aligned with ids; for MMR
+
+    def __post_init__(self) -> None:
+        rel = np.asarray(self.relevance, dtype=np.float32).reshape(-1)
+        if rel.size != len(self.ids):
+            raise ValueError(f"{len(self.ids)} ids but {rel.size} relevance scores")
+        object.__setattr__(self, "relevance", rel)
+        if self.vectors is not None:
+            vec = np.asarray(self.vectors, dtype=np.float32)
+            if vec.ndim != 2 or vec.shape[0] != len(self.ids):
+                raise ValueError(f"vectors must be ({len(self.ids)}, dim), got {vec.shape}")
+            object.__setattr__(self, "vectors", vec)
+
+
+@dataclass(frozen=True)
+class RankedItem:
+    item_id: str
+    score: float
+    relevance: float
+    affect: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "item_id": self.item_id,
+            "score": round(self.score, 6),
+            "relevance": round(self.relevance, 6),
+            "affect": round(self.affect, 6),
+        }
+
+
+def mmr(
+    scores: npt.NDArray[np.floating[Any]],
+    vectors: npt.NDArray[np.float32] | None,
+    k: int,
+    lam: float,
+) -> list[int]:
+    """Maximal marginal relevance: greedily pick lam*score - (1-lam)*max similarity to picks.
+
+    Similarity is the inner product of the (unit) item vectors. With ``lam == 1`` or no vectors
+    it is plain score order (ties keep input order), which the tests pin down.
+    """
+    n = int(scores.shape[0])
+    k = min(k, n)
+    if k <= 0:
+        return []
+    if vectors is None or lam >= 1.0:
+        return [int(i) for i in np.argsort(-scores, kind="stable")[:k]]
+    sims = vectors @ vectors.T
+    max_sim = np.zeros(n, dtype=np.float64)
+    taken = np.zeros(n, dtype=bool)
+    picks: list[int] = []
+    for step in range(k):
+        gain = lam * scores.astype(np.float64)
+        if step:
+            gain = gain - (1.0 - lam) * max_sim
+        gain[taken] = -np.inf
+        best = int(np.argmax(gain))
+        picks.append(best)
+        taken[best] = True
+        max_sim = np.maximum(max_sim, sims[best])
+    return picks
+
+
+def _lookup(affect: AffectLookup) -> Callable[[str], ItemAffect | None]:
+    if isinstance(affect, Mapping):
+        return affect.get
+    return affect
+
+
+def mood_terms(emotion: EmotionSummary | None, params: RankParams) -> tuple[float, float]:
+    """(need for comfort, room to explore), each in [0, 1], scaled by trust in the mood."""
+    if emotion is None or emotion.weight <= 0:
+        return 0.0, 0.0
+    trust = emotion.weight / (emotion.weight + params.emotion_prior)
+    return trust * max(0.0, -emotion.valence), trust * max(0.0, emotion.valence)
+
+
+def score_default(
+    relevance: npt.NDArray[np.float32],
+    affect: npt.NDArray[np.float64],
+    popularity: npt.NDArray[np.float64],
+    emotion: EmotionSummary | None,
+    params: RankParams,
+) -> tuple[npt.NDArray[np.float64], float]:
+    """Scores and the MMR lambda of the default ranker.
+
+    Intent: relevance to taste leads. Item affect (how warmly reviewers speak of an item) is a
+    mild prior for everyone, and weighs up to ``1 + comfort_gain`` times more when the user is
+    in a negative mood we trust: someone sad or angry is steered toward well-loved, comforting
+    items and away from items that disappoint. A user in a good mood needs no steering, so the
+    affect weight stays at its base and MMR diversifies more (lambda lowered by
+    ``explore_gain * joy``): their list explores. Popularity is a small tie-breaker.
+    """
+    need, joy = mood_terms(emotion, params)
+    beta = params.affect_weight * (1.0 + params.comfort_gain * need)
+    scores = relevance.astype(np.float64) + beta * affect + params.popularity_weight * popularity
+    lam = min(max(params.mmr_lambda - params.explore_gain * joy, 0.0), 1.0)
+    return scores, lam
+
+
+def score_seed(
+    relevance: npt.NDArray[np.float32],
+    affect: npt.NDArray[np.float64],
+    evidence: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
+    """The seeds' z = w * r * s, read as: w = 1 + log(1 + review evidence behind the item),
+    r = relevance clipped at 0, s = sentiment mapped to [0, 1] ((1 + affect) / 2, 0.5 unknown).
+    """
+    w = 1.0 + np.log1p(np.maximum(evidence, 0.0))
+    r = np.maximum(relevance.astype(np.float64), 0.0)
+    s = (1.0 + affect) / 2.0
+    return np.asarray(w * r * s, dtype=np.float64)
+
+
+def rank(
+    candidates: Candidates,
+    emotion: EmotionSummary | None,
+    *,
+    affect: AffectLookup,
+    popular: Sequence[tuple[str, float]],
+    seen: Container[str],
+    params: RankParams,
+    now_ms: int,
+) -> list[RankedItem]:
+    """Rank one user's candidates; see the module docstring for the variants.
+
+    ``emotion`` is the user's mood at ``now_ms`` (``emotion_at(...).summary()``); ``popular`` is
+    ``top_popular(...)`` at ``now_ms``, best first, used for cold users, to fill short lists and
+    as the popularity feature; ``seen`` holds the items never to recommend again.
+    """
+    get_affect = _lookup(affect)
+    pop_scores = dict(popular)
+    pop_max = max((s for s in pop_scores.values() if s > 0), default=0.0)
+
+    keep: list[int] = []
+    ids_seen: set[str] = set()
+    if params.variant != "popularity":
+        for i, item_id in enumerate(candidates.ids):
+            if item_id in seen or item_id in ids_seen:
+                continue
+            ids_seen.add(item_id)
+            keep.append(i)
+    ids = [candidates.ids[i] for i in keep]
+    rel = candidates.relevance[keep]
+    vecs = None if candidates.vectors is None else candidates.vectors[keep]
+
+    hl = params.affect_half_life_s
+    states = [get_affect(i) for i in ids]
+    states = [None if s is None else affect_at(s, now_ms, hl) for s in states]
+    aff = np.array([0.0 if s is None else s.mean(params.affect_prior) for s in states])
+    pop = np.array(
+        [math.log1p(pop_scores.get(i, 0.0)) / math.log1p(pop_max) if pop_max > 0 else 0.0
+         for i in ids]
+    )  # fmt: skip
+
+    if params.variant == "default":
+        scores, lam = score_default(rel, aff, pop, emotion, params)
+        order = mmr(scores, vecs, params.top_k, lam)
+    elif params.variant == "seed_formula":
+        evidence = np.array([0.0 if s is None else s.weight for s in states])
+        seed_aff = np.array([0.0 if s is None else s.mean(0.0) for s in states])
+        scores = score_seed(rel, seed_aff, evidence)
+        order = mmr(scores, None, params.top_k, 1.0)
+    else:  # taste_only (popularity keeps no candidates)
+        scores = rel.astype(np.float64)
+        order = mmr(scores, None, params.top_k, 1.0)
+
+    out = [RankedItem(ids[i], float(scores[i]), float(rel[i]), float(aff[i])) for i in order]
+    return _fill(out, popular, seen, get_affect, params, now_ms)
+
+
+def _fill(
+    ranked: list[RankedItem],
+    popular: Sequence[tuple[str, float]],
+    seen: Container[str],
+    get_affect: Callable[[str], ItemAffect | None],
+    params: RankParams,
+    now_ms: int,
+) -> list[RankedItem]:
+    """Top up to ``top_k`` with popular items; their score never exceeds the last ranked one.
+
+    For the ``popularity`` variant the score is the popularity itself.
+    """
+    chosen = {r.item_id for r in ranked}
+    floor = min(ranked[-1].score, 0.0) if ranked else 0.0
+    for item_id, pop_score in popular:
+        if len(ranked) >= params.top_k:
+            break
+        if item_id in chosen or item_id in seen:
+            continue
+        state = get_affect(item_id)
+        aff = 0.0
+        if state is not None:
+            aff = affect_at(state, now_ms, params.affect_half_life_s).mean(params.affect_prior)
+        score = float(pop_score) if params.variant == "popularity" else floor
+        ranked.append(RankedItem(item_id, score, 0.0, aff))
+        chosen.add(item_id)
+    return ranked

@@ -1,0 +1,368 @@
+"""Per-user and per-item aggregates and the folds the Faust agents and the replay both call.
+
+``fold_user`` and ``fold_item`` take the same three small event types (``ReviewObs``,
+``ChatObs``, ``ClickObs``); ``recommend`` turns a user's state into a ranked list through the
+``ItemIndex`` port. Keeping these here means the live worker and the backtest cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from stream.core.affect import AffectObs, ItemAffect, fold_affect
+from stream.core.emotion import (
+    EmotionObs,
+    EmotionState,
+    EmotionSummary,
+    HalfLives,
+    emotion_at,
+    fold_emotion,
+)
+from stream.core.popularity import PopObs, Popularity, PopularityWeights, fold_popularity
+from stream.core.rank import AffectLookup, Candidates, RankedItem, RankParams, rank
+from stream.core.taste import (
+    ACTIONS,
+    EvidenceWeights,
+    TasteObs,
+    TasteState,
+    click_evidence,
+    fold_taste,
+    review_evidence,
+    review_sentiment,
+)
+from stream.ports import EKMAN, ItemIndex
+
+Vector = npt.NDArray[np.float32]
+
+# ----------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, eq=False)
+class ReviewObs:
+    """A scored review. ``item_vector`` is the item's index embedding (None: unknown item)."""
+
+    user_id: str
+    item_id: str
+    valence: float  # model valence, -1 .. 1 (Scores.valence)
+    ekman: tuple[float, ...]  # 7-way distribution, EKMAN order (emotion.ekman_from_emotions)
+    arousal: float  # 0 .. 1 (emotion.arousal_from_ekman)
+    rating: float | None  # 1-5 stars when the platform sent them
+    ts: int  # epoch ms
+    item_vector: Vector | None = None
+    confidence: float = 1.0
+
+
+@dataclass(frozen=True, eq=False)
+class ChatObs:
+    """A scored chat message, optionally about an item (then a weak review of it)."""
+
+    user_id: str
+    valence: float
+    ekman: tuple[float, ...]
+    arousal: float
+    ts: int
+    item_id: str | None = None
+    item_vector: Vector | None = None
+    confidence: float = 1.0
+
+
+@dataclass(frozen=True, eq=False)
+class ClickObs:
+    """A click-stream action: view, click, add_to_cart, purchase or skip."""
+
+    user_id: str
+    item_id: str
+    action: str
+    dwell_ms: int
+    ts: int
+    item_vector: Vector | None = None
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise ValueError(f"unknown action {self.action!r}; expected one of {ACTIONS}")
+
+
+UserEvent = ReviewObs | ChatObs | ClickObs
+
+# ----------------------------------------------------------------------------- seen items
+
+
+def _digest(item_id: str) -> bytes:
+    return hashlib.blake2b(item_id.encode("utf-8"), digest_size=8).digest()
+
+
+@dataclass(frozen=True)
+class Seen:
+    """The most recent items a user bought or reviewed, as 8-byte digests, oldest first.
+
+    Digests keep the stored size independent of how long the platform's item ids are
+    (100 items = 1,068 base64 characters); membership is all ranking needs. A false match
+    has odds of about 100 / 2**64.
+    """
+
+    digests: bytes = b""
+    _set: frozenset[bytes] = field(default=frozenset(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if len(self.digests) % 8:
+            raise ValueError("seen digests must be a multiple of 8 bytes")
+        parts = frozenset(self.digests[i : i + 8] for i in range(0, len(self.digests), 8))
+        object.__setattr__(self, "_set", parts)
+
+    def __contains__(self, item_id: object) -> bool:
+        return isinstance(item_id, str) and _digest(item_id) in self._set
+
+    def __len__(self) -> int:
+        return len(self.digests) // 8
+
+    def add(self, item_id: str, limit: int) -> Seen:
+        """Mark ``item_id`` as the most recent; the oldest fall off beyond ``limit``."""
+        d = _digest(item_id)
+        kept = [self.digests[i : i + 8] for i in range(0, len(self.digests), 8)]
+        kept = [x for x in kept if x != d] + [d]
+        return Seen(b"".join(kept[-limit:] if limit > 0 else []))
+
+    def to_str(self) -> str:
+        return base64.b64encode(self.digests).decode("ascii")
+
+    @classmethod
+    def from_str(cls, text: str) -> Seen:
+        return cls(base64.b64decode(text))
+
+
+# ----------------------------------------------------------------------------- user state
+
+
+@dataclass(frozen=True)
+class ClickMood:
+    """Weak mood evidence from actions: a purchase lifts, a skip dips; views say nothing."""
+
+    purchase: float = 0.3
+    add_to_cart: float = 0.15
+    skip: float = -0.1
+    arousal: float = 0.4
+    confidence: float = 0.3
+
+    def observe(self, action: str, ts: int) -> EmotionObs | None:
+        valence = {"purchase": self.purchase, "add_to_cart": self.add_to_cart,
+                   "skip": self.skip}.get(action, 0.0)  # fmt: skip
+        if valence == 0.0:
+            return None
+        ekman = [0.0] * len(EKMAN)
+        ekman[EKMAN.index("joy")] = max(valence, 0.0)
+        ekman[EKMAN.index("neutral")] = 1.0 - max(valence, 0.0)
+        return EmotionObs(valence, self.arousal, tuple(ekman), "click", ts, self.confidence)
+
+
+@dataclass(frozen=True)
+class UserParams:
+    half_lives: HalfLives = field(default_factory=HalfLives)
+    taste_half_life_s: float = 30 * 86400.0
+    evidence: EvidenceWeights = field(default_factory=EvidenceWeights)
+    click_mood: ClickMood = field(default_factory=ClickMood)
+    seen_max: int = 100
+    recommend_interval_ms: int = 250
+
+    @classmethod
+    def from_settings(cls, settings: Any, **overrides: Any) -> UserParams:
+        """From a Settings-like object; ``overrides`` replace any field (e.g. ``evidence``)."""
+        values: dict[str, Any] = {
+            "half_lives": HalfLives.from_settings(settings),
+            "taste_half_life_s": float(settings.taste_half_life_s),
+            "recommend_interval_ms": int(settings.recommend_interval_ms),
+        }
+        values.update(overrides)
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class UserState:
+    emotion: EmotionState = field(default_factory=EmotionState)
+    taste: TasteState = field(default_factory=TasteState)
+    seen: Seen = field(default_factory=Seen)
+    last_recommended_at: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "emotion": self.emotion.to_dict(),
+            "taste": self.taste.to_dict(),
+            "seen": self.seen.to_str(),
+            "rec_at": self.last_recommended_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> UserState:
+        rec_at = data.get("rec_at")
+        return cls(
+            EmotionState.from_dict(data["emotion"]),
+            TasteState.from_dict(data["taste"]),
+            Seen.from_str(data.get("seen", "")),
+            None if rec_at is None else int(rec_at),
+        )
+
+
+@dataclass(frozen=True)
+class UserUpdate:
+    """What one event did: the mood after it, whether taste moved, whether to recommend now."""
+
+    emotion: EmotionSummary
+    taste_changed: bool
+    recommend: bool
+
+
+def fold_user(
+    state: UserState, event: UserEvent, params: UserParams
+) -> tuple[UserState, UserUpdate]:
+    """Fold one user event. ``recommend`` is throttled to one per ``recommend_interval_ms``
+    of event time; when it is True the state records that a recommendation went out."""
+    emotion, taste, seen = state.emotion, state.taste, state.seen
+    taste_obs: TasteObs | None = None
+    mood: EmotionObs | None = None
+    ev = params.evidence
+    if isinstance(event, ReviewObs):
+        mood = EmotionObs(event.valence, event.arousal, event.ekman, "review", event.ts,
+                          event.confidence)  # fmt: skip
+        if event.item_vector is not None:
+            weight = review_evidence(event.valence, event.rating, ev) * event.confidence
+            taste_obs = TasteObs(event.item_vector, weight, event.ts)
+        seen = seen.add(event.item_id, params.seen_max)
+    elif isinstance(event, ChatObs):
+        mood = EmotionObs(event.valence, event.arousal, event.ekman, "chat", event.ts,
+                          event.confidence)  # fmt: skip
+        if event.item_vector is not None:
+            weight = ev.chat_gain * review_sentiment(event.valence, None, ev) * event.confidence
+            taste_obs = TasteObs(event.item_vector, weight, event.ts)
+    else:
+        mood = params.click_mood.observe(event.action, event.ts)
+        if event.item_vector is not None:
+            weight = click_evidence(event.action, event.dwell_ms, ev)
+            taste_obs = TasteObs(event.item_vector, weight, event.ts)
+        if event.action == "purchase":
+            seen = seen.add(event.item_id, params.seen_max)
+    if mood is not None:
+        emotion, _ = fold_emotion(emotion, mood, params.half_lives)
+    changed = False
+    if taste_obs is not None:
+        taste, changed = fold_taste(taste, taste_obs, params.taste_half_life_s)
+    last = state.last_recommended_at
+    due = last is None or event.ts - last >= params.recommend_interval_ms
+    new = UserState(emotion, taste, seen, event.ts if due else last)
+    return new, UserUpdate(emotion.summary(), changed, due)
+
+
+# ----------------------------------------------------------------------------- item state
+
+
+@dataclass(frozen=True)
+class ItemParams:
+    affect_half_life_s: float = 90 * 86400.0
+    popularity_half_life_s: float = 7 * 86400.0
+    popularity: PopularityWeights = field(default_factory=PopularityWeights)
+    rating_share: float = 0.0  # share of star ratings in item affect (0: the text's sentiment)
+
+    @classmethod
+    def from_settings(cls, settings: Any, **overrides: Any) -> ItemParams:
+        values: dict[str, Any] = {
+            "affect_half_life_s": float(settings.affect_half_life_s),
+            "popularity_half_life_s": float(settings.popularity_half_life_s),
+        }
+        values.update(overrides)
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class ItemState:
+    affect: ItemAffect = field(default_factory=ItemAffect)
+    popularity: Popularity = field(default_factory=Popularity)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"affect": self.affect.to_dict(), "pop": self.popularity.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ItemState:
+        return cls(ItemAffect.from_dict(data["affect"]), Popularity.from_dict(data["pop"]))
+
+
+@dataclass(frozen=True)
+class ItemUpdate:
+    affect: float  # unshrunk mean sentiment of the item's reviews
+    popularity: float  # decayed interaction score at the item's updated_at
+
+
+def fold_item(
+    state: ItemState, event: UserEvent, params: ItemParams
+) -> tuple[ItemState, ItemUpdate]:
+    """Fold an event about an item (key: ``event.item_id``); chats leave items unchanged."""
+    affect, pop = state.affect, state.popularity
+    if isinstance(event, ReviewObs):
+        valence = event.valence
+        if event.rating is not None and params.rating_share > 0:
+            share = EvidenceWeights(rating_share=params.rating_share)
+            valence = review_sentiment(event.valence, event.rating, share)
+        affect, _ = fold_affect(affect, AffectObs(valence, event.ts, event.confidence),
+                                params.affect_half_life_s)  # fmt: skip
+        pop, _ = fold_popularity(pop, PopObs(event.ts, params.popularity.of("review")),
+                                 params.popularity_half_life_s)  # fmt: skip
+    elif isinstance(event, ClickObs):
+        pop, _ = fold_popularity(pop, PopObs(event.ts, params.popularity.of(event.action)),
+                                 params.popularity_half_life_s)  # fmt: skip
+    new = ItemState(affect, pop)
+    return new, ItemUpdate(affect.mean(), pop.score)
+
+
+# ----------------------------------------------------------------------------- recommend
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    items: tuple[RankedItem, ...]
+    emotion: EmotionSummary  # the mood at the time of the recommendation
+    cold: bool  # no taste direction: the list is popularity
+    variant: str
+
+
+def candidates_for(taste: TasteState, index: ItemIndex, n: int) -> Candidates:
+    """Top-n items by inner product with the normalised taste vector (empty for a cold user)."""
+    query = taste.query()
+    if query is None or n <= 0:
+        return Candidates()
+    if query.shape[0] != index.dim:
+        raise ValueError(f"taste has dim {query.shape[0]}, index has {index.dim}")
+    scores, ids = index.search(query.reshape(1, -1), n)
+    hit_ids = ids[0]
+    vectors = index.vectors(hit_ids) if hit_ids else None
+    return Candidates(tuple(hit_ids), scores[0, : len(hit_ids)], vectors)
+
+
+def recommend(
+    state: UserState,
+    *,
+    index: ItemIndex | None,
+    affect: AffectLookup,
+    popular: Sequence[tuple[str, float]],
+    rank_params: RankParams,
+    user_params: UserParams,
+    now_ms: int,
+    n_candidates: int = 100,
+) -> Recommendation:
+    """Candidates from the index by taste, then ``rank``.
+
+    Asks the index for ``n_candidates`` plus as many as the user has seen, so that dropping
+    seen items still leaves ``n_candidates`` to re-rank. ``popular`` should be
+    ``top_popular(items, N, now_ms, ...)`` with N >= top_k + len(seen) for cold users.
+    """
+    mood = emotion_at(state.emotion, now_ms, user_params.half_lives).summary()
+    cands = Candidates()
+    if index is not None and rank_params.variant != "popularity":
+        cands = candidates_for(state.taste, index, n_candidates + len(state.seen))
+    cold = state.taste.query() is None
+    items = rank(cands, mood, affect=affect, popular=popular, seen=state.seen,
+                 params=rank_params, now_ms=now_ms)  # fmt: skip
+    return Recommendation(tuple(items), mood, cold, rank_params.variant)

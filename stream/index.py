@@ -1,0 +1,441 @@
+"""FAISS adapter for the ``ItemIndex`` port: build, load, search, and hot-swap item indexes.
+
+An index folder holds ``index.faiss``, ``ids.json``, ``vectors.npy`` (the unit item embeddings,
+for MMR and taste updates) and ``manifest.json``. Up to ``exact_max`` items the index is exact
+(``IndexFlatIP``); above that it is HNSW, and the build measures recall@50 against exact search
+on a seeded query sample, raising efSearch until the target holds, and records it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+
+from stream.errors import IndexError_
+
+INDEX_FILE = "index.faiss"
+IDS_FILE = "ids.json"
+VECTORS_FILE = "vectors.npy"
+MANIFEST_FILE = "manifest.json"
+RECALL_K = 50
+# Single queries are fastest on one OpenMP thread without BLAS (DESIGN.md, measured again in
+# benchmarks/index.py); batches of at least this many queries go through BLAS.
+BLAS_MIN_QUERIES = 8
+SMALL_BATCH = 64  # below this many queries search on one thread
+
+Vectors = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class IndexManifest:
+    version: str
+    dim: int
+    count: int
+    kind: str  # flat | hnsw
+    metric: str  # inner_product
+    model_sha256: str
+    built_at: str  # ISO 8601, UTC
+    source: str  # what the item texts came from
+    recall_at_50: float | None = None  # measured against exact search (hnsw only)
+    hnsw_m: int | None = None
+    ef_construction: int | None = None
+    ef_search: int | None = None
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IndexManifest:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        try:
+            return cls(**known)
+        except TypeError as exc:
+            raise IndexError_(f"manifest is missing fields: {exc}") from exc
+
+
+# ----------------------------------------------------------------------------- build
+
+
+def normalise_rows(vectors: npt.ArrayLike) -> Vectors:
+    """Unit rows in float32; zero or non-finite rows are an error (they cannot be searched)."""
+    arr = np.asarray(vectors, dtype=np.float32)
+    if arr.ndim != 2:
+        raise IndexError_(f"item vectors must be 2-D, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise IndexError_("item vectors contain NaN or infinity")
+    norms = np.linalg.norm(arr, axis=1, keepdims=True)
+    if (norms < 1e-12).any():
+        bad = int(np.argmax(norms.reshape(-1) < 1e-12))
+        raise IndexError_(f"item vector at row {bad} is all zeros")
+    return np.ascontiguousarray(arr / norms, dtype=np.float32)
+
+
+def recall_queries(vectors: Vectors, n: int, seed: int) -> Vectors:
+    """A seeded sample shaped like real taste queries: half are items with a little noise,
+    half normalised blends of three random items (a taste vector is a sum of items)."""
+    rng = np.random.default_rng(seed)
+    count, dim = vectors.shape
+    half = n // 2
+    picks = vectors[rng.integers(0, count, size=half)]
+    noisy = picks + rng.normal(scale=0.05 / np.sqrt(dim), size=picks.shape).astype(np.float32)
+    blends = vectors[rng.integers(0, count, size=(n - half, 3))].sum(axis=1)
+    return normalise_rows(np.vstack([noisy, blends]))
+
+
+def recall_at_k(approx_ids: npt.NDArray[np.int64], exact_ids: npt.NDArray[np.int64]) -> float:
+    """Mean share of the exact top-k found by the approximate search (-1 = no hit)."""
+    k = exact_ids.shape[1]
+    found = 0
+    for a, e in zip(approx_ids, exact_ids, strict=True):
+        found += len(set(a[a >= 0].tolist()) & set(e[e >= 0].tolist()))
+    return found / (k * exact_ids.shape[0])
+
+
+def _content_version(ids: Sequence[str], vectors: Vectors, kind: str, model_sha256: str) -> str:
+    h = hashlib.sha256()
+    h.update(f"{kind}\0{model_sha256}\0".encode())
+    h.update("\0".join(ids).encode("utf-8"))
+    h.update(vectors.tobytes())
+    return h.hexdigest()[:16]
+
+
+def build_index(
+    ids: Sequence[str],
+    vectors: npt.ArrayLike,
+    out_dir: str | Path,
+    model_sha256: str,
+    *,
+    exact_max: int = 50_000,
+    source: str = "",
+    hnsw_m: int = 32,
+    ef_construction: int = 80,
+    ef_search: int = 64,
+    recall_target: float = 0.95,
+    n_queries: int = 500,
+    seed: int = 0,
+    max_ef_search: int = 1024,
+) -> IndexManifest:
+    """Build and write an index folder; returns its manifest.
+
+    The folder is written beside ``out_dir`` and renamed into place, so a reader never sees a
+    half-written folder (an existing index there is replaced).
+    """
+    ids = [str(i) for i in ids]
+    if not ids:
+        raise IndexError_("no items to index")
+    if len(set(ids)) != len(ids):
+        dupes = sorted(i for i, n in Counter(ids).items() if n > 1)[:5]
+        raise IndexError_(f"duplicate item ids, e.g. {dupes}")
+    vecs = normalise_rows(vectors)
+    if vecs.shape[0] != len(ids):
+        raise IndexError_(f"{len(ids)} ids but {vecs.shape[0]} vectors")
+    count, dim = vecs.shape
+
+    note = ""
+    recall: float | None = None
+    ef: int | None = None
+    index: faiss.Index
+    kind = "flat" if count <= exact_max else "hnsw"
+    if kind == "hnsw":
+        hnsw = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        hnsw.hnsw.efConstruction = ef_construction
+        hnsw.add(vecs)
+        queries = recall_queries(vecs, n_queries, seed)
+        exact = faiss.IndexFlatIP(dim)
+        exact.add(vecs)
+        k = min(RECALL_K, count)
+        _, exact_ids = _search_batched(exact, queries, k)
+        ef = ef_search
+        while True:
+            hnsw.hnsw.efSearch = ef
+            _, approx_ids = _search_batched(hnsw, queries, k)
+            recall = recall_at_k(approx_ids, exact_ids)
+            if recall >= recall_target or ef >= max_ef_search:
+                break
+            ef *= 2
+        if recall < recall_target:
+            note = f"hnsw recall@50 {recall:.3f} < {recall_target} at efSearch {ef}: exact instead"
+            kind, index, recall, ef = "flat", exact, None, None
+        else:
+            index = hnsw
+    else:
+        index = faiss.IndexFlatIP(dim)
+        index.add(vecs)
+
+    manifest = IndexManifest(
+        version=_content_version(ids, vecs, kind, model_sha256),
+        dim=dim,
+        count=count,
+        kind=kind,
+        metric="inner_product",
+        model_sha256=model_sha256,
+        built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        source=source,
+        recall_at_50=None if recall is None else round(recall, 4),
+        hnsw_m=hnsw_m if kind == "hnsw" else None,
+        ef_construction=ef_construction if kind == "hnsw" else None,
+        ef_search=ef if kind == "hnsw" else None,
+        note=note,
+    )
+    _write_folder(Path(out_dir), index, ids, vecs, manifest)
+    return manifest
+
+
+def _write_folder(
+    out: Path, index: faiss.Index, ids: list[str], vecs: Vectors, manifest: IndexManifest
+) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        faiss.write_index(index, str(tmp / INDEX_FILE))
+        (tmp / IDS_FILE).write_text(json.dumps(ids), encoding="utf-8")
+        np.save(tmp / VECTORS_FILE, vecs)
+        # the manifest goes last: a folder with a manifest is complete
+        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest.to_dict(), indent=2) + "\n")
+        if out.exists():
+            if not (out / MANIFEST_FILE).exists() and any(out.iterdir()):
+                raise IndexError_(f"{out} exists and is not an item index: not replacing it")
+            old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _search_batched(
+    index: faiss.Index, queries: Vectors, k: int
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+    _blas_for_batches(index.d)
+    scores, labels = index.search(queries, k)
+    return scores, labels
+
+
+def _blas_for_batches(dim: int) -> None:
+    """Flat search uses BLAS when queries x dim reaches this threshold (default 128,000, which
+    makes a 256-query batch several times slower); lower it so batches of
+    ``BLAS_MIN_QUERIES`` or more take the BLAS path and single queries do not."""
+    faiss.cvar.distance_compute_blas_threshold = BLAS_MIN_QUERIES * dim
+
+
+# ----------------------------------------------------------------------------- load & search
+
+
+def read_manifest(folder: str | Path) -> IndexManifest:
+    path = Path(folder) / MANIFEST_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise IndexError_(f"no item index at {folder} (missing {MANIFEST_FILE})") from exc
+    except (OSError, ValueError) as exc:
+        raise IndexError_(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise IndexError_(f"{path} is not a JSON object")
+    return IndexManifest.from_dict(data)
+
+
+def read_ids(folder: str | Path) -> list[str]:
+    """The item ids of an index folder, without loading FAISS structures."""
+    manifest = read_manifest(folder)
+    path = Path(folder) / IDS_FILE
+    try:
+        ids = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexError_(f"cannot read {path}: {exc}") from exc
+    if not isinstance(ids, list) or len(ids) != manifest.count:
+        raise IndexError_(f"{path} does not hold the {manifest.count} ids the manifest promises")
+    return [str(i) for i in ids]
+
+
+def gpu_count() -> int:
+    get = getattr(faiss, "get_num_gpus", None)
+    return int(get()) if get is not None else 0
+
+
+class FaissItemIndex:
+    """A loaded, read-only item index. Safe to search from several threads."""
+
+    def __init__(
+        self,
+        index: faiss.Index,
+        ids: list[str],
+        vectors: Vectors,
+        manifest: IndexManifest,
+        *,
+        threads: int = 0,
+        on_gpu: bool = False,
+    ) -> None:
+        self._index = index
+        self._ids = ids
+        self._rows = {item_id: row for row, item_id in enumerate(ids)}
+        self._vectors = vectors
+        self._manifest = manifest
+        self._threads = threads if threads > 0 else faiss.omp_get_max_threads()
+        self.on_gpu = on_gpu
+
+    @classmethod
+    def load(
+        cls,
+        folder: str | Path,
+        *,
+        expected_dim: int | None = None,
+        model_sha256: str | None = None,
+        ef_search: int | None = None,
+        threads: int = 0,
+        use_gpu: bool | None = None,
+    ) -> FaissItemIndex:
+        """Load and check an index folder.
+
+        ``expected_dim`` / ``model_sha256``: refuse an index built for another model.
+        ``use_gpu``: None = move an exact index to the GPU when FAISS sees one (HNSW stays on
+        the CPU: FAISS has no GPU HNSW).
+        """
+        folder = Path(folder)
+        manifest = read_manifest(folder)
+        if expected_dim is not None and manifest.dim != expected_dim:
+            raise IndexError_(
+                f"index at {folder} has dim {manifest.dim}, the model gives {expected_dim}"
+            )
+        if model_sha256 is not None and manifest.model_sha256 != model_sha256:
+            raise IndexError_(
+                f"index at {folder} was built with model {manifest.model_sha256[:12]}, "
+                f"this worker runs {model_sha256[:12]}: rebuild it (moodstream index build)"
+            )
+        ids = read_ids(folder)
+        try:
+            index = faiss.read_index(str(folder / INDEX_FILE))
+            vectors = np.load(folder / VECTORS_FILE, mmap_mode="r")
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise IndexError_(f"cannot read index files in {folder}: {exc}") from exc
+        if index.d != manifest.dim or index.ntotal != manifest.count:
+            raise IndexError_(f"{folder}/{INDEX_FILE} does not match its manifest")
+        if vectors.shape != (manifest.count, manifest.dim) or vectors.dtype != np.float32:
+            raise IndexError_(f"{folder}/{VECTORS_FILE} does not match its manifest")
+        if read_manifest(folder).version != manifest.version:
+            raise IndexError_(f"index at {folder} changed while loading; try again")
+        ef = ef_search if ef_search is not None else manifest.ef_search
+        if manifest.kind == "hnsw" and ef is not None:
+            hnsw: Any = faiss.downcast_index(index)
+            hnsw.hnsw.efSearch = ef
+        on_gpu = False
+        wants_gpu = gpu_count() > 0 if use_gpu is None else use_gpu
+        if wants_gpu and manifest.kind == "flat":
+            index = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
+            on_gpu = True
+        return cls(index, ids, vectors, manifest, threads=threads, on_gpu=on_gpu)
+
+    @property
+    def version(self) -> str:
+        return self._manifest.version
+
+    @property
+    def dim(self) -> int:
+        return self._manifest.dim
+
+    @property
+    def manifest(self) -> IndexManifest:
+        return self._manifest
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def ids(self) -> list[str]:
+        return list(self._ids)
+
+    def search(self, vectors: Vectors, k: int) -> tuple[npt.NDArray[np.float32], list[list[str]]]:
+        """Top-k ids by inner product per query row; fewer than k when the index is smaller."""
+        queries = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
+        if queries.ndim == 1:
+            queries = queries.reshape(1, -1)
+        if queries.ndim != 2 or queries.shape[1] != self.dim:
+            raise ValueError(f"queries must be (n, {self.dim}), got {queries.shape}")
+        n = queries.shape[0]
+        k = min(int(k), len(self._ids))
+        if n == 0 or k <= 0:
+            return np.zeros((n, 0), dtype=np.float32), [[] for _ in range(n)]
+        if not self.on_gpu:
+            faiss.omp_set_num_threads(1 if n < SMALL_BATCH else self._threads)
+            _blas_for_batches(self.dim)
+        scores, labels = self._index.search(queries, k)
+        out_ids = [[self._ids[j] for j in row if j >= 0] for row in labels]
+        return scores.astype(np.float32, copy=False), out_ids
+
+    def vectors(self, item_ids: Sequence[str]) -> Vectors:
+        """Unit embeddings of known items, one row per id; an unknown id raises KeyError."""
+        rows = [self._rows[i] for i in item_ids]
+        return np.array(self._vectors[rows], dtype=np.float32).reshape(len(rows), self.dim)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._rows
+
+
+# ----------------------------------------------------------------------------- hot swap
+
+
+class IndexHolder:
+    """Holds the current index; ``reload`` swaps in a newer one without blocking readers.
+
+    Readers take ``holder.index`` once per request and use that object throughout (a search and
+    the ``vectors`` of its hits then come from the same version). The swap is one attribute
+    assignment; loading happens before it, on the reloading thread.
+    """
+
+    def __init__(
+        self,
+        folder: str | Path,
+        loader: Callable[[Path], FaissItemIndex] = FaissItemIndex.load,
+    ) -> None:
+        self.folder = Path(folder)
+        self._loader = loader
+        self._lock = threading.Lock()
+        self._index = loader(self.folder)
+        self.last_error: str | None = None
+
+    @property
+    def index(self) -> FaissItemIndex:
+        return self._index
+
+    @property
+    def version(self) -> str:
+        return self._index.version
+
+    def reload(self) -> bool:
+        """Load the folder again if its manifest names another version; True when swapped.
+
+        A folder that is missing, half-replaced or corrupt leaves the current index in place
+        and records why in ``last_error``.
+        """
+        if not self._lock.acquire(blocking=False):
+            return False  # another thread is already reloading
+        try:
+            try:
+                if read_manifest(self.folder).version == self._index.version:
+                    return False
+                fresh = self._loader(self.folder)
+            except IndexError_ as exc:
+                self.last_error = str(exc)
+                return False
+            self._index = fresh
+            self.last_error = None
+            return True
+        finally:
+            self._lock.release()

