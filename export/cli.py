@@ -15,42 +15,85 @@ DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 DEFAULT_WORK_DIR = REPO_ROOT / "build" / "model"
 
 
+def _quiet_logging() -> None:
+    """Our progress at INFO; third-party chatter (ORT quantiser) only when it warns."""
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    logging.getLogger("moodstream").setLevel(logging.INFO)
+
+
 @click.group()
 def export() -> None:
     """Build-time model work: fine-tune on ../shared/data and export ONNX (int8 + fp16)."""
 
 
 @export.command()
-@click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR,
-              show_default=True, help="folder with sentiment/ and emotion/ data sets")
-@click.option("--work-dir", type=click.Path(path_type=Path), default=DEFAULT_WORK_DIR,
-              show_default=True, help="checkpoints, step log, final weights, result.json")
-@click.option("--epochs", type=float, default=1.0, show_default=True,
-              help="passes over the training rows (fractions allowed)")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_DATA_DIR,
+    show_default=True,
+    help="folder with sentiment/ and emotion/ data sets",
+)
+@click.option(
+    "--work-dir",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_WORK_DIR,
+    show_default=True,
+    help="checkpoints, step log, final weights, result.json",
+)
+@click.option(
+    "--epochs",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="passes over the training rows (fractions allowed)",
+)
 @click.option("--batch-size", type=int, default=32, show_default=True)
-@click.option("--sst2-fraction", type=float, default=1.0, show_default=True,
-              help="share of SST-2 training rows used (time budget)")
+@click.option(
+    "--sst2-fraction",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="share of SST-2 training rows used (time budget)",
+)
 @click.option("--lr-encoder", type=float, default=5e-5, show_default=True)
 @click.option("--lr-heads", type=float, default=1e-3, show_default=True)
 @click.option("--seed", type=int, default=13, show_default=True)
-@click.option("--val-fraction", type=float, default=0.05, show_default=True,
-              help="validation share carved from each training file")
-@click.option("--max-steps", type=int, default=0, show_default=True,
-              help="stop after this many steps (0 = full run; for throughput probes)")
+@click.option(
+    "--val-fraction",
+    type=float,
+    default=0.05,
+    show_default=True,
+    help="validation share carved from each training file",
+)
+@click.option(
+    "--max-steps",
+    type=int,
+    default=0,
+    show_default=True,
+    help="stop after this many steps (0 = full run; for throughput probes)",
+)
 @click.option("--checkpoint-every", type=int, default=200, show_default=True)
 @click.option("--threads", type=int, default=2, show_default=True)
 @click.option("--resume", is_flag=True, help="continue from work-dir/checkpoint.pt")
-@click.option("--progress-log", type=click.Path(path_type=Path), default=None,
-              help="write the progress bar here (default: work-dir/progress.log)")
-def train(data_dir: Path, work_dir: Path, progress_log: Path | None, resume: bool,
-          **options: Any) -> None:  # fmt: skip
+@click.option(
+    "--progress-log",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="write the progress bar here (default: work-dir/progress.log)",
+)
+def train(
+    data_dir: Path, work_dir: Path, progress_log: Path | None, resume: bool, **options: Any
+) -> None:
     """Fine-tune MiniLM with sentiment + emotion heads; tune thresholds; score held-out data."""
     from tqdm import tqdm
 
     from export.train import TrainConfig
     from export.train import train as run_training
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    _quiet_logging()
     cfg = TrainConfig(**options)
     work_dir.mkdir(parents=True, exist_ok=True)
     with (progress_log or work_dir / "progress.log").open("a") as fh:
@@ -66,28 +109,61 @@ def train(data_dir: Path, work_dir: Path, progress_log: Path | None, resume: boo
         result = run_training(data_dir, work_dir, cfg, resume=resume, progress=progress)
         if bar is not None:
             bar.close()
-    summary = {k: {m: v for m, v in d.items() if not isinstance(v, dict)}
-               for k, d in result["metrics"].items()}  # fmt: skip
+    summary = {
+        k: {m: v for m, v in d.items() if not isinstance(v, dict)}
+        for k, d in result["metrics"].items()
+    }
     click.echo(json.dumps(summary, indent=2))
     click.echo(f"wrote {work_dir / 'final.pt'} and {work_dir / 'result.json'}")
 
 
 @export.command()
-@click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR,
-              show_default=True, help="data sets (parity sentences and int8/fp32 metric deltas)")
-@click.option("--work-dir", type=click.Path(path_type=Path), default=DEFAULT_WORK_DIR,
-              show_default=True, help="where train wrote final.pt and result.json")
-@click.option("--out-dir", type=click.Path(path_type=Path), default=DEFAULT_MODEL_DIR,
-              show_default=True, help="the shipped artifact folder")
-@click.option("--provisional", is_flag=True,
-              help="export the base encoder with random heads (integration stand-in)")
-@click.option("--atol", type=float, default=1e-4, show_default=True,
-              help="largest allowed |onnx - torch| per output")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_DATA_DIR,
+    show_default=True,
+    help="data sets (parity sentences and int8/fp32 metric deltas)",
+)
+@click.option(
+    "--work-dir",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_WORK_DIR,
+    show_default=True,
+    help="where train wrote final.pt and result.json",
+)
+@click.option(
+    "--out-dir",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_MODEL_DIR,
+    show_default=True,
+    help="the shipped artifact folder",
+)
+@click.option(
+    "--provisional",
+    is_flag=True,
+    help="export the base encoder with random heads (integration stand-in)",
+)
+@click.option(
+    "--atol",
+    type=float,
+    default=1e-4,
+    show_default=True,
+    help="largest allowed |onnx - torch| per output",
+)
 def onnx(data_dir: Path, work_dir: Path, out_dir: Path, provisional: bool, atol: float) -> None:
     """Export one ONNX graph, check parity (fatal), optimise, quantise int8, convert fp16, card."""
     from export.onnx_model import build_artifact
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    _quiet_logging()
     card = build_artifact(data_dir, work_dir, out_dir, provisional=provisional, atol=atol)
-    click.echo(json.dumps({"version": card["version"], "files": card["files"],
-                           "int8_vs_fp32": card["metrics"].get("int8_vs_fp32")}, indent=2))
+    click.echo(
+        json.dumps(
+            {
+                "version": card["version"],
+                "files": card["files"],
+                "int8_vs_fp32": card["metrics"].get("int8_vs_fp32"),
+            },
+            indent=2,
+        )
+    )

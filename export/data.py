@@ -1,4 +1,4 @@
-"""Training data: parse SST-2, SST-5 and GoEmotions files into typed rows, split and fingerprint them.
+"""Training data: parse SST-2, SST-5 and GoEmotions into typed rows, split and fingerprint them.
 
 The held-out ``dev`` files are only ever scored at the end; validation rows are carved from the
 *training* files with a seeded split so threshold tuning never sees held-out data.
@@ -68,16 +68,22 @@ class DataPaths:
         return self.root / "emotion" / "goemotions" / "labels.txt"
 
     def training_files(self) -> dict[str, Path]:
-        return {"sst2_train": self.sst2_train, "sst5_train": self.sst5_train,
-                "goemotions_train": self.go_train}  # fmt: skip
+        return {
+            "sst2_train": self.sst2_train,
+            "sst5_train": self.sst5_train,
+            "goemotions_train": self.go_train,
+        }
 
     def heldout_files(self) -> dict[str, Path]:
         return {"sst2_dev": self.sst2_dev, "sst5_dev": self.sst5_dev, "goemotions_dev": self.go_dev}
 
     def check(self) -> None:
         """Fail with one line naming the first missing file."""
-        for path in [*self.training_files().values(), *self.heldout_files().values(),
-                     self.go_labels]:  # fmt: skip
+        for path in [
+            *self.training_files().values(),
+            *self.heldout_files().values(),
+            self.go_labels,
+        ]:
             if not path.is_file():
                 raise DatasetError(f"data file not found: {path}")
 
@@ -163,8 +169,12 @@ def sha256_file(path: Path) -> str:
 
 def fingerprint(path: Path, rows: int) -> dict[str, object]:
     """What the model card records per data file: parsed rows, bytes and content hash."""
-    return {"path": str(path), "rows": rows, "bytes": path.stat().st_size,
-            "sha256": sha256_file(path)}  # fmt: skip
+    return {
+        "path": str(path),
+        "rows": rows,
+        "bytes": path.stat().st_size,
+        "sha256": sha256_file(path),
+    }
 
 
 def length_batches(

@@ -68,9 +68,15 @@ class MoodModel(nn.Module):
     def tiny(cls, seed: int = 0) -> MoodModel:
         """A small random BERT (hidden 32, 2 layers) for tests: same graph, no weights to load."""
         torch.manual_seed(seed)
-        config = BertConfig(vocab_size=120, hidden_size=32, num_hidden_layers=2,
-                            num_attention_heads=2, intermediate_size=64,
-                            max_position_embeddings=128, attn_implementation="eager")  # fmt: skip
+        config = BertConfig(  # type: ignore[call-arg]
+            vocab_size=120,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=128,
+            attn_implementation="eager",
+        )
         return cls(BertModel(config, add_pooling_layer=False))
 
     def pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -114,7 +120,7 @@ class Batch:
 
 
 def export_onnx(model: MoodModel, path: Path, sample: Batch) -> None:
-    """Trace ``ServingGraph`` to ONNX with dynamic batch and sequence axes (TorchScript exporter)."""
+    """Trace ``ServingGraph`` to ONNX, dynamic batch and sequence axes (TorchScript exporter)."""
     graph = ServingGraph(model).eval()
     path.parent.mkdir(parents=True, exist_ok=True)
     dyn = {0: "batch", 1: "sequence"}
@@ -125,8 +131,13 @@ def export_onnx(model: MoodModel, path: Path, sample: Batch) -> None:
             str(path),
             input_names=list(INPUTS),
             output_names=list(OUTPUTS),
-            dynamic_axes={"input_ids": dyn, "attention_mask": dyn, "sentiment": {0: "batch"},
-                          "emotions": {0: "batch"}, "embedding": {0: "batch"}},  # fmt: skip
+            dynamic_axes={
+                "input_ids": dyn,
+                "attention_mask": dyn,
+                "sentiment": {0: "batch"},
+                "emotions": {0: "batch"},
+                "embedding": {0: "batch"},
+            },
             opset_version=OPSET,
             do_constant_folding=True,
             dynamo=False,
@@ -183,8 +194,9 @@ def pad_batch(encoded: Sequence[Sequence[int]]) -> Batch:
     return Batch(ids, mask)
 
 
-def verify_export(model: MoodModel, path: Path, batches: Sequence[Batch], atol: float = 1e-4
-                  ) -> dict[str, float]:  # fmt: skip
+def verify_export(
+    model: MoodModel, path: Path, batches: Sequence[Batch], atol: float = 1e-4
+) -> dict[str, float]:
     """Run every batch through torch and the ONNX file; worst max-abs-diff per output."""
     session = ort_session(path)
     worst = dict.fromkeys(OUTPUTS, 0.0)
@@ -255,7 +267,9 @@ def parity_sentences(data_dir: Path, n: int = 48) -> list[str]:
     paths = DataPaths(data_dir)
     texts: list[str] = list(FALLBACK_SENTENCES)
     if paths.sst5_dev.is_file() and paths.go_dev.is_file():
-        pool = [r.text for r in load_sst5(paths.sst5_dev)] + [r.text for r in load_goemotions(paths.go_dev)]
+        pool = [r.text for r in load_sst5(paths.sst5_dev)] + [
+            r.text for r in load_goemotions(paths.go_dev)
+        ]
         pool.sort(key=len)
         step = max(1, len(pool) // n)
         texts += pool[::step][:n] + pool[-4:]
@@ -263,16 +277,22 @@ def parity_sentences(data_dir: Path, n: int = 48) -> list[str]:
 
 
 def encode_texts(tok: Any, texts: Sequence[str], max_length: int = MAX_LENGTH) -> list[list[int]]:
-    return [e.ids[:max_length - 1] + e.ids[-1:] if len(e.ids) > max_length else e.ids
-            for e in tok.encode_batch(list(texts))]  # fmt: skip
+    return [
+        e.ids[: max_length - 1] + e.ids[-1:] if len(e.ids) > max_length else e.ids
+        for e in tok.encode_batch(list(texts))
+    ]
 
 
 def parity_batches(tok: Any, texts: Sequence[str]) -> list[Batch]:
     """One text alone, mixed lengths padded together, and the longest texts (truncated)."""
     ids = encode_texts(tok, texts)
     by_len = sorted(ids, key=len)
-    return [pad_batch(ids[:1]), pad_batch(ids[: min(len(ids), 16)]), pad_batch(by_len[-8:]),
-            pad_batch(by_len[: min(len(by_len), 8)])]  # fmt: skip
+    return [
+        pad_batch(ids[:1]),
+        pad_batch(ids[: min(len(ids), 16)]),
+        pad_batch(by_len[-8:]),
+        pad_batch(by_len[: min(len(by_len), 8)]),
+    ]
 
 
 def onnx_predict(
@@ -281,35 +301,47 @@ def onnx_predict(
     """All three outputs for ``texts`` (length-sorted batches, rows back in input order)."""
     ids = encode_texts(tok, texts)
     order = np.argsort([len(i) for i in ids], kind="stable")
-    out = {"sentiment": np.zeros((len(ids), len(SENTIMENTS)), np.float32),
-           "emotions": np.zeros((len(ids), len(EMOTIONS)), np.float32), "embedding": None}  # fmt: skip
-    emb: npt.NDArray[np.float32] | None = None
+    parts: dict[str, list[npt.NDArray[np.float32]]] = {name: [] for name in OUTPUTS}
     for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        res = run_onnx(session, pad_batch([ids[i] for i in idx]))
-        if emb is None:
-            emb = np.zeros((len(ids), res["embedding"].shape[1]), np.float32)
-        out["sentiment"][idx] = res["sentiment"]
-        out["emotions"][idx] = res["emotions"]
-        emb[idx] = res["embedding"]
-    out["embedding"] = emb if emb is not None else np.zeros((0, 0), np.float32)
-    return out  # type: ignore[return-value]
+        res = run_onnx(session, pad_batch([ids[i] for i in order[start : start + batch_size]]))
+        for name in OUTPUTS:
+            parts[name].append(res[name])
+    inverse = np.argsort(order, kind="stable")
+    return {name: np.concatenate(parts[name])[inverse] for name in OUTPUTS}
 
 
-def agreement(a: dict[str, npt.NDArray[np.float32]], b: dict[str, npt.NDArray[np.float32]]
-              ) -> dict[str, float]:  # fmt: skip
+def agreement(
+    a: dict[str, npt.NDArray[np.float32]], b: dict[str, npt.NDArray[np.float32]]
+) -> dict[str, Any]:
     """How closely quantised outputs ``b`` follow reference outputs ``a``."""
     cos = np.sum(a["embedding"] * b["embedding"], axis=1) / np.maximum(
-        np.linalg.norm(a["embedding"], axis=1) * np.linalg.norm(b["embedding"], axis=1), 1e-12)
+        np.linalg.norm(a["embedding"], axis=1) * np.linalg.norm(b["embedding"], axis=1), 1e-12
+    )
     return {
         "rows": len(cos),
-        "sentiment_argmax_agreement": float(np.mean(a["sentiment"].argmax(1) == b["sentiment"].argmax(1))),
+        "sentiment_argmax_agreement": float(
+            np.mean(a["sentiment"].argmax(1) == b["sentiment"].argmax(1))
+        ),
         "sentiment_prob_max_abs_diff": float(np.max(np.abs(a["sentiment"] - b["sentiment"]))),
         "embedding_cosine_mean": float(np.mean(cos)),
         "embedding_cosine_min": float(np.min(cos)),
         "emotion_prob_max_abs_diff": float(np.max(np.abs(a["emotions"] - b["emotions"]))),
         "emotion_prob_mean_abs_diff": float(np.mean(np.abs(a["emotions"] - b["emotions"]))),
     }
+
+
+def embedding_drift(model: MoodModel, tok: Any, texts: Sequence[str]) -> dict[str, Any]:
+    """Cosine between the tuned encoder's embedding and the untouched base encoder's, per text.
+
+    Fine-tuning for sentiment moves the sentence space; item indexes built with the base encoder
+    are not interchangeable with this model's embeddings, and this number says how far it moved.
+    """
+    base = MoodModel.from_base(seed=0).eval()
+    batch = pad_batch(encode_texts(tok, texts))
+    a = torch_outputs(model, batch)["embedding"]
+    b = torch_outputs(base, batch)["embedding"]
+    cos = np.sum(a * b, axis=1)
+    return {"rows": len(texts), "cosine_mean": float(cos.mean()), "cosine_min": float(cos.min())}
 
 
 def _file_entry(path: Path) -> dict[str, Any]:
@@ -334,7 +366,7 @@ def build_artifact(
     from tokenizers import Tokenizer
 
     from export import quality
-    from export.data import DataPaths, load_goemotions, load_sst2
+    from export.data import DataPaths, fingerprint, load_goemotions, load_sst2
 
     log = logging.getLogger("moodstream.export.onnx")
     torch.set_num_threads(2)
@@ -342,9 +374,11 @@ def build_artifact(
     scratch.mkdir(parents=True, exist_ok=True)
     if provisional:
         model = MoodModel.from_base(seed=0)
-        result: dict[str, Any] = {"thresholds": dict.fromkeys(EMOTIONS, 0.5),
-                                  "metrics": {"validation": {}, "heldout": {}},
-                                  "training": {"note": "provisional: pretrained encoder, random heads"}}  # fmt: skip
+        result: dict[str, Any] = {
+            "thresholds": dict.fromkeys(EMOTIONS, 0.5),
+            "metrics": {"validation": {}, "heldout": {}},
+            "training": {"note": "provisional: pretrained encoder, random heads"},
+        }
     else:
         weights, result_path = work_dir / "final.pt", work_dir / "result.json"
         if not weights.is_file() or not result_path.is_file():
@@ -392,24 +426,35 @@ def build_artifact(
         s_y = np.array([r.label for r in sst2])
         e_y = quality.multi_hot([r.labels for r in go], len(EMOTIONS))
         for name, outs in (("fp32", ref), ("int8", q)):
-            int8_stats[f"sst2_dev_accuracy_{name}"] = quality.binary_accuracy(outs["sentiment"][:n2], s_y)
-            int8_stats[f"goemotions_dev_macro_f1_{name}"] = quality.macro_f1(outs["emotions"][n2:], e_y, thr)
+            int8_stats[f"sst2_dev_accuracy_{name}"] = quality.binary_accuracy(
+                outs["sentiment"][:n2], s_y
+            )
+            int8_stats[f"goemotions_dev_macro_f1_{name}"] = quality.macro_f1(
+                outs["emotions"][n2:], e_y, thr
+            )
         for m in ("sst2_dev_accuracy", "goemotions_dev_macro_f1"):
             int8_stats[f"{m}_delta"] = int8_stats[f"{m}_int8"] - int8_stats[f"{m}_fp32"]
+    drift = {} if provisional else embedding_drift(model, tok, texts[:: max(1, len(texts) // 256)])
     fp16_stats: dict[str, Any]
     try:
         sample = texts[:: max(1, len(texts) // 300)]
-        fp16_stats = agreement(onnx_predict(ort_session(opt), tok, sample),
-                               onnx_predict(ort_session(staged / "model.fp16.onnx"), tok, sample))  # fmt: skip
+        fp16_stats = agreement(
+            onnx_predict(ort_session(opt), tok, sample),
+            onnx_predict(ort_session(staged / "model.fp16.onnx"), tok, sample),
+        )
         fp16_stats["checked_on"] = "CPUExecutionProvider"
-    except Exception as exc:  # noqa: BLE001 - fp16 kernels may be missing on CPU; GPU is its target
+    except Exception as exc:  # fp16 kernels may be missing on CPU; the GPU is its target
         fp16_stats = {"checked_on": None, "note": f"not runnable on this CPU: {exc}"[:300]}
 
-    files = {name: _file_entry(staged / name)
-             for name in ("model.int8.onnx", "model.fp16.onnx", "tokenizer.json")}  # fmt: skip
+    files = {
+        name: _file_entry(staged / name)
+        for name in ("model.int8.onnx", "model.fp16.onnx", "tokenizer.json")
+    }
     total = sum(int(f["bytes"]) for f in files.values())
     if total > MAX_ARTIFACT_BYTES:
-        raise ModelError(f"artifact is {total / 2**20:.1f} MiB, over the {MAX_ARTIFACT_BYTES >> 20} MiB cap")
+        raise ModelError(
+            f"artifact is {total / 2**20:.1f} MiB, over the {MAX_ARTIFACT_BYTES >> 20} MiB cap"
+        )
     short = files["model.int8.onnx"]["sha256"][:12]
     card = {
         "name": ARTIFACT_NAME,
@@ -427,21 +472,32 @@ def build_artifact(
             "int8_vs_fp32": int8_stats,
             "fp16_vs_fp32": fp16_stats,
             "export_parity_max_abs_diff": parity,
+            "embedding_vs_base_encoder": drift,
             "definitions": {
                 "sst2_accuracy": "positive iff P(positive) > P(negative); neutral ignored",
-                "sst5_3way_accuracy": "argmax of 3 classes; SST-5 labels 0-1 negative, 2 neutral, 3-4 positive",
-                "goemotions_macro_f1": "mean F1 over 28 labels at the card thresholds (tuned on validation)",
+                "sst5_3way_accuracy": "3-way argmax; SST-5 0-1 negative, 2 neutral, 3-4 positive",
+                "goemotions_macro_f1": "mean F1 over 28 labels at the card thresholds",
                 "validation": "seeded share of the training files, used for threshold tuning",
                 "heldout": "the dev files; never used for training or tuning",
             },
         },
-        "training": result["training"],
-        "export": {"opset": OPSET, "exporter": "torch.onnx.export(dynamo=False)",
-                   "optimization": "onnxruntime ORT_ENABLE_EXTENDED (offline)",
-                   "int8": "onnxruntime.quantization.quantize_dynamic per_channel=True QInt8",
-                   "fp16": "onnxruntime.transformers.float16 keep_io_types=True",
-                   "torch": torch.__version__},  # fmt: skip
-    }  # fmt: skip
+        "training": {
+            **result["training"],
+            "heldout_data": {
+                name: fingerprint(path, len(path.read_text(encoding="utf-8").splitlines()))
+                for name, path in paths.heldout_files().items()
+                if path.is_file()
+            },
+        },
+        "export": {
+            "opset": OPSET,
+            "exporter": "torch.onnx.export(dynamo=False)",
+            "optimization": "onnxruntime ORT_ENABLE_EXTENDED (offline)",
+            "int8": "onnxruntime.quantization.quantize_dynamic per_channel=True QInt8",
+            "fp16": "onnxruntime.transformers.float16 keep_io_types=True",
+            "torch": torch.__version__,
+        },
+    }
     for name in files:
         os.replace(staged / name, out_dir / name)
     tmp = out_dir / "card.json.tmp"

@@ -37,13 +37,16 @@ def macro_f1(
 
 
 def tune_thresholds(
-    probs: npt.NDArray[np.float32], gold: npt.NDArray[np.bool_], grid: npt.NDArray[np.float64] = THRESHOLD_GRID
+    probs: npt.NDArray[np.float32],
+    gold: npt.NDArray[np.bool_],
+    grid: npt.NDArray[np.float64] = THRESHOLD_GRID,
 ) -> npt.NDArray[np.float64]:
     """Per label, the grid threshold with the best F1 (ties go to the one nearest 0.5)."""
     best = np.full(probs.shape[1], 0.5)
     for j in range(probs.shape[1]):
-        scores = np.array([f1_scores((probs[:, j] >= t)[:, None], gold[:, j : j + 1])[0]
-                           for t in grid])  # fmt: skip
+        scores = np.array(
+            [f1_scores((probs[:, j] >= t)[:, None], gold[:, j : j + 1])[0] for t in grid]
+        )
         top = np.flatnonzero(scores >= scores.max() - 1e-12)
         best[j] = grid[top[np.argmin(np.abs(grid[top] - 0.5))]] if scores.max() > 0 else 0.5
     return best

@@ -69,6 +69,17 @@ class TrainConfig:
     threads: int = 2
 
 
+# Runtime knobs a resumed run may change. ``epochs`` re-stretches the LR decay from the resume
+# step on (the batch order of the epochs already planned is unchanged); the card records it.
+RESUMABLE_CHANGES = frozenset({"threads", "checkpoint_every", "epochs"})
+
+
+def config_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list[Any]]:
+    return {
+        k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)
+    }
+
+
 def tokenizer_for(path: Path, max_length: int) -> Tokenizer:
     """The base tokenizer with its baked-in pad-to-128 removed and truncation set explicitly."""
     tok = Tokenizer.from_file(str(path))
@@ -100,7 +111,9 @@ def load_splits(paths: DataPaths, cfg: TrainConfig) -> Splits:
     sst5_tr, sst5_va = split_rows(sst5, cfg.val_fraction, cfg.seed + 1)
     go_tr, go_va = split_rows(go, cfg.val_fraction, cfg.seed + 2)
     if cfg.sst2_fraction < 1.0:
-        sst2_tr = random.Random(cfg.seed + 3).sample(sst2_tr, round(len(sst2_tr) * cfg.sst2_fraction))
+        sst2_tr = random.Random(cfg.seed + 3).sample(
+            sst2_tr, round(len(sst2_tr) * cfg.sst2_fraction)
+        )
     files = {
         "sst2_train": fingerprint(paths.sst2_train, len(sst2)),
         "sst5_train": fingerprint(paths.sst5_train, len(sst5)),
@@ -215,7 +228,9 @@ def evaluate(
         "goemotions_macro_f1": float(per_label.mean()),
         "goemotions_macro_f1_at_0.5": at_half,
         "goemotions_rows": len(emo_gold),
-        "goemotions_f1_per_label": {n: round(float(f), 4) for n, f in zip(EMOTIONS, per_label, strict=True)},
+        "goemotions_f1_per_label": {
+            n: round(float(f), 4) for n, f in zip(EMOTIONS, per_label, strict=True)
+        },
     }
 
 
@@ -226,7 +241,7 @@ def train(
     resume: bool = False,
     progress: Callable[[int, int, float], None] | None = None,
 ) -> dict[str, Any]:
-    """Train, tune thresholds, score validation and held-out data; write ``final.pt`` + ``result.json``."""
+    """Train, tune thresholds, score validation + held-out; write final.pt and result.json."""
     torch.set_num_threads(cfg.threads)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = DataPaths(data_dir)
@@ -237,21 +252,34 @@ def train(
     sent_y = torch.tensor([r.label for r in splits.sent_train])
     emo_y = torch.from_numpy(quality.multi_hot([r.labels for r in splits.emo_train], len(EMOTIONS)))
     plan = schedule([len(i) for i in sent_ids], [len(i) for i in emo_ids], cfg)
-    log.info("rows: sentiment %d (+%d val), emotion %d (+%d val); steps %d",
-             len(sent_ids), len(splits.sent_val), len(emo_ids), len(splits.emo_val), len(plan))  # fmt: skip
+    log.info(
+        "rows: sentiment %d (+%d val), emotion %d (+%d val); steps %d",
+        len(sent_ids),
+        len(splits.sent_val),
+        len(emo_ids),
+        len(splits.emo_val),
+        len(plan),
+    )
 
     model = MoodModel.from_base(seed=cfg.seed)
     opt, sched = make_optimizer(model, cfg, len(plan))
-    ce = nn.CrossEntropyLoss(weight=class_weights([r.label for r in splits.sent_train],
-                                                  cfg.neutral_weight_power))  # fmt: skip
+    ce = nn.CrossEntropyLoss(
+        weight=class_weights([r.label for r in splits.sent_train], cfg.neutral_weight_power)
+    )
     bce = nn.BCEWithLogitsLoss(reduction="none")
     ckpt = out_dir / "checkpoint.pt"
     start, wall_before = 0, 0.0
+    resumes: list[dict[str, Any]] = []
     config_json = json.dumps(dataclasses.asdict(cfg), sort_keys=True)
     if resume and ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
-        if state["config"] != config_json:
-            raise ConfigError(f"{ckpt} was written with another config; start without --resume")
+        changes = config_changes(json.loads(state["config"]), dataclasses.asdict(cfg))
+        if set(changes) - RESUMABLE_CHANGES:
+            raise ConfigError(
+                f"{ckpt} was written with another config ({', '.join(sorted(changes))}); "
+                "start without --resume"
+            )
+        resumes = [*state.get("resumes", []), {"step": int(state["step"]), "changes": changes}]
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -269,8 +297,9 @@ def train(
             task, idx = plan[step]
             ids = emo_ids if task == "e" else sent_ids
             b = pad_batch([ids[i] for i in idx])
-            s_logits, e_logits, _ = model(torch.from_numpy(b.input_ids),
-                                          torch.from_numpy(b.attention_mask))  # fmt: skip
+            s_logits, e_logits, _ = model(
+                torch.from_numpy(b.input_ids), torch.from_numpy(b.attention_mask)
+            )
             if task == "s":
                 loss = ce(s_logits, sent_y[idx])
             else:
@@ -282,15 +311,26 @@ def train(
             opt.step()
             sched.step()
             dt = time.perf_counter() - ts
-            steps_log.write(f"{step}\t{task}\t{len(idx)}\t{b.input_ids.shape[1]}\t{dt:.4f}\t{loss.item():.4f}\n")
+            steps_log.write(
+                f"{step}\t{task}\t{len(idx)}\t{b.input_ids.shape[1]}\t{dt:.4f}\t{loss.item():.4f}\n"
+            )
             if progress:
                 progress(step + 1, len(plan), float(loss.item()))
             if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == len(plan):
                 steps_log.flush()
-                _save(ckpt, {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                             "scheduler": sched.state_dict(), "rng": torch.get_rng_state(),
-                             "step": step + 1, "config": config_json,
-                             "wall_s": wall_before + time.perf_counter() - t0})  # fmt: skip
+                _save(
+                    ckpt,
+                    {
+                        "model": model.state_dict(),
+                        "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict(),
+                        "rng": torch.get_rng_state(),
+                        "step": step + 1,
+                        "config": config_json,
+                        "resumes": resumes,
+                        "wall_s": wall_before + time.perf_counter() - t0,
+                    },
+                )
     train_wall = wall_before + time.perf_counter() - t0
     model.eval()
     torch.save(model.state_dict(), out_dir / "final.pt")
@@ -311,22 +351,28 @@ def train(
         "metrics": {"validation": validation, "heldout": heldout},
         "training": {
             "data": splits.files,
-            "split": {"method": "seeded shuffle of each training file", "fraction": cfg.val_fraction,
-                      "seeds": {"sst2": cfg.seed, "sst5": cfg.seed + 1, "goemotions": cfg.seed + 2},
-                      "rows": {"sentiment_train": len(splits.sent_train),
-                               "sentiment_validation": len(splits.sent_val),
-                               "emotion_train": len(splits.emo_train),
-                               "emotion_validation": len(splits.emo_val)}},
+            "split": {
+                "method": "seeded shuffle of each training file",
+                "fraction": cfg.val_fraction,
+                "seeds": {"sst2": cfg.seed, "sst5": cfg.seed + 1, "goemotions": cfg.seed + 2},
+                "rows": {
+                    "sentiment_train": len(splits.sent_train),
+                    "sentiment_validation": len(splits.sent_val),
+                    "emotion_train": len(splits.emo_train),
+                    "emotion_validation": len(splits.emo_val),
+                },
+            },
             "config": dataclasses.asdict(cfg),
             "seed": cfg.seed,
             "epochs": cfg.epochs,
             "steps": len(plan),
+            "resumes": resumes,
             "wall_time_s": round(train_wall, 1),
             "eval_time_s": round(time.perf_counter() - t_eval, 1),
             "torch": torch.__version__,
             "cpu": f"{platform.processor() or platform.machine()}, {cfg.threads} threads",
         },
-    }  # fmt: skip
+    }
     (out_dir / "result.json").write_text(json.dumps(result, indent=2))
     return result
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,9 +41,13 @@ class Metrics:
 
     def __post_init__(self) -> None:
         r = self.registry
-        self.events = Counter("moodstream_events_total", "valid events folded", ["kind"], registry=r)
+        self.events = Counter(
+            "moodstream_events_total", "valid events folded", ["kind"], registry=r
+        )
         self.dead = Counter(
-            "moodstream_dead_letters_total", "values sent to the dead-letter topic", ["kind"],
+            "moodstream_dead_letters_total",
+            "values sent to the dead-letter topic",
+            ["kind"],
             registry=r,
         )
         self.duplicates = Counter(
@@ -53,14 +58,20 @@ class Metrics:
             "moodstream_recommendations_total", "recommendations emitted", registry=r
         )
         self.latency = Histogram(
-            "moodstream_event_to_recommendation_seconds", "event time to emit",
-            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=r,
+            "moodstream_event_to_recommendation_seconds",
+            "event time to emit",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
         )
         self.batch = Histogram(
-            "moodstream_batch_size", "events per micro-batch",
-            buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=r,
+            "moodstream_batch_size",
+            "events per micro-batch",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=r,
         )
-        self.provider = Info("moodstream_model", "model version and ONNX Runtime provider", registry=r)
+        self.provider = Info(
+            "moodstream_model", "model version and ONNX Runtime provider", registry=r
+        )
         self.index_items = Gauge("moodstream_index_items", "items in the served index", registry=r)
 
 
@@ -130,8 +141,13 @@ def make_app(
         logging_config=None,
     )
     metrics = Metrics()
-    metrics.provider.info({"model_version": model.version, "provider": _provider(model),
-                           "index_version": index.version})
+    metrics.provider.info(
+        {
+            "model_version": model.version,
+            "provider": _provider(model),
+            "index_version": index.version,
+        }
+    )
     metrics.index_items.set(len(index.ids()))
     processor = Processor(settings, model, index)
     coalescer = Coalescer(settings.recommend_interval_ms)
@@ -140,27 +156,37 @@ def make_app(
         return app.topic(settings.topic(kind), partitions=settings.partitions, **kwargs)
 
     input_topic = app.topic(
-        *(settings.topic(k) for k in INPUT_KINDS), partitions=settings.partitions,
-        key_serializer="raw", value_serializer="raw",
+        *(settings.topic(k) for k in INPUT_KINDS),
+        partitions=settings.partitions,
+        key_serializer="raw",
+        value_serializer="raw",
     )
     recommendations = topic("recommendations", key_serializer="raw", value_serializer="json")
     deadletters = topic("deadletter", key_serializer="raw", value_serializer="json")
     item_events = app.topic(
-        f"{settings.app_id}-item-events", partitions=settings.partitions, internal=True,
-        key_serializer="raw", value_serializer="json",
+        f"{settings.app_id}-item-events",
+        partitions=settings.partitions,
+        internal=True,
+        key_serializer="raw",
+        value_serializer="json",
     )
-    users = app.Table("users", default=None, partitions=settings.partitions,
-                      key_serializer="raw", value_serializer="json")
-    seen = app.Table("seen", default=None, partitions=settings.partitions,
-                     key_serializer="raw", value_serializer="json")
-    items = app.Table("items", default=None, partitions=settings.partitions,
-                      key_serializer="raw", value_serializer="json")
+    # Keys and values are JSON (Faust's table default); values are the core's to_dict() forms.
+    users = app.Table("users", default=None, partitions=settings.partitions, key_type=str)
+    seen = app.Table("seen", default=None, partitions=settings.partitions, key_type=str)
+    items = app.Table("items", default=None, partitions=settings.partitions, key_type=str)
     kind_of = {settings.topic(k): k for k in INPUT_KINDS}
 
     async def send_dead(exc: DeadLetter, event: faust.EventT) -> None:
         msg = event.message
-        record = dead_letter(exc, topic=msg.topic, partition=msg.partition, offset=msg.offset,
-                             key=msg.key, raw=msg.value, now_ms=now_ms())
+        record = dead_letter(
+            exc,
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            key=msg.key,
+            raw=msg.value,
+            now_ms=now_ms(),
+        )
         metrics.dead.labels(exc.kind).inc()
         log.info("dead letter %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, exc)
         await deadletters.send(key=msg.key, value=record.to_json_dict())
@@ -182,16 +208,19 @@ def make_app(
             for event in batch:
                 kind = kind_of.get(event.message.topic, "")
                 try:
-                    record = decode(kind, event.message.value,
-                                    max_value_bytes=settings.max_value_bytes,
-                                    max_text_bytes=settings.max_text_bytes)
+                    record = decode(
+                        kind,
+                        event.message.value,
+                        max_value_bytes=settings.max_value_bytes,
+                        max_text_bytes=settings.max_text_bytes,
+                    )
                     _check_key(record, event.message.key)
                 except DeadLetter as exc:
                     await send_dead(exc, event)
                     continue
                 decoded.append(Decoded(kind, record, event))
             scores = await loop.run_in_executor(None, processor.score, decoded) if decoded else None
-            outcome = processor.fold_batch(decoded, scores, users, seen, now_ms())
+            outcome = processor.fold_batch(decoded, scores, users, seen, now_ms(), _enter)
             for item_id, item_event in outcome.item_events:
                 await item_events.send(key=item_id.encode(), value=item_event)
             for d, exc in outcome.rejected:
@@ -223,15 +252,31 @@ def make_app(
 
     @app.page("/health")
     async def health_page(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok", "model": model.version, "index": index.version,
-                         "provider": _provider(model)})
+        return web.json(
+            {
+                "status": "ok",
+                "model": model.version,
+                "index": index.version,
+                "provider": _provider(model),
+            }
+        )
 
     app.moodstream = {  # type: ignore[attr-defined]
-        "metrics": metrics, "processor": processor, "coalescer": coalescer,
+        "metrics": metrics,
+        "processor": processor,
+        "coalescer": coalescer,
         "tables": {"users": users, "seen": seen, "items": items},
         "agents": (user_events, item_updates),
     }
     return app
+
+
+def _enter(d: Decoded) -> None:
+    """Table writes go to the changelog partition of the event being folded (Faust reads it
+    from a context variable that ``take_events`` batches do not set per event)."""
+    from faust.streams import _current_event
+
+    _current_event.set(weakref.ref(d.source))
 
 
 def _provider(model: SentimentModel) -> str:
@@ -243,5 +288,3 @@ def _check_key(record: Review | Chat | Click | Erasure | Any, key: bytes | None)
     user = getattr(record, "user_id", None)
     if key is not None and user is not None and key != user.encode():
         raise DeadLetter("schema", f"message key {key[:64]!r} does not match user_id {user!r}")
-
-

@@ -22,6 +22,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -92,6 +93,17 @@ def java_major(java: str) -> int:
         raise MissingToolError(f"cannot tell the version of {java}: {JAVA_HINT}")
     major = int(match.group(1))
     return int(match.group(2) or 0) if major == 1 else major  # "1.8.0" means Java 8
+
+
+def check_java() -> str:
+    """Path of a ``java`` that can run Kafka 4 (Java 17+), or MissingToolError."""
+    java = find_tool("java", JAVA_HINT)
+    major = java_major(java)
+    if major < MIN_JAVA:
+        raise MissingToolError(
+            f"Kafka 4 needs Java {MIN_JAVA}+ but {java} is Java {major}: " + JAVA_HINT
+        )
+    return java
 
 
 def kafka_version(pom: Path = POM) -> str:
@@ -395,15 +407,10 @@ class KafkaBroker:
         """Fetch jars if needed, format storage once, launch, and wait for a metadata answer."""
         if self.proc is not None:
             raise BrokerError("this broker is already started")
-        java = find_tool("java", JAVA_HINT)
-        major = java_major(java)
-        if major < MIN_JAVA:
-            raise MissingToolError(
-                f"Kafka 4 needs Java {MIN_JAVA}+, {java} is Java {major}: " + JAVA_HINT
-            )
+        self._choose_ports()
+        java = check_java()
         self.version = kafka_version(self.pom)
         lib = ensure_jars(self.pom, self.cache_dir, self.echo)
-        self._choose_ports()
         if self.work_dir is None:
             self.work_dir = Path(tempfile.mkdtemp(prefix="moodstream-kafka-"))
         started = time.monotonic()
@@ -427,7 +434,8 @@ class KafkaBroker:
     def stop(self) -> None:
         """SIGTERM the process group (Kafka shuts down cleanly), SIGKILL if it hangs."""
         proc, self.proc = self.proc, None
-        clean = True
+        # Keep the logs of a broker that died on its own: they are the only explanation.
+        clean = proc is None or proc.poll() is None
         if proc is not None and proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -584,13 +592,13 @@ class KafkaBroker:
                 self.proc = None
                 raise BrokerError(
                     f"Kafka exited with code {code} while starting on "
-                    f"{self.bootstrap}{self._log_excerpt()}"
+                    f"{self.bootstrap}{self.log_excerpt()}"
                 )
             with contextlib.suppress(OSError, struct.error):
                 if NODE_ID in metadata_brokers(self.host, self.port, timeout=2.0):
                     return
             if time.monotonic() > deadline:
-                excerpt = self._log_excerpt()
+                excerpt = self.log_excerpt()
                 self.stop()
                 raise BrokerError(
                     f"Kafka did not answer a metadata request on {self.bootstrap} "
@@ -598,10 +606,34 @@ class KafkaBroker:
                 )
             time.sleep(0.1)
 
-    def _log_excerpt(self) -> str:
+    def log_excerpt(self) -> str:
+        """The last lines of the console and server logs, for error messages."""
         parts = []
         for path in (self._work / "logs" / "console.log", self.server_log):
             tail = _tail_file(path, 15)
             if tail:
                 parts.append(f"\n--- last lines of {path} ---\n{tail}")
         return "".join(parts) or f"\n(no log lines in {self._work / 'logs'})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Check Java and fetch the jars once (`make test` and `make demo` run this first)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m stream.broker", description=main.__doc__)
+    parser.add_argument("--fetch-only", action="store_true", help="fetch the jars and exit")
+    args = parser.parse_args(argv)
+    if not args.fetch_only:
+        parser.error("to run a broker use `moodstream broker`; this entry point only fetches")
+    try:
+        check_java()
+        lib = ensure_jars(echo=print)
+    except (BrokerError, MissingToolError) as exc:
+        print(f"moodstream: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"Apache Kafka {kafka_version()} jars ready in {lib}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

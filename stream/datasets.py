@@ -42,7 +42,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from stream.errors import DatasetError
 from stream.records import Review
@@ -97,9 +97,13 @@ class LoadReport:
         """One line for a terminal: ``10261 rows, 10261 events; skipped: ...``."""
         parts = [f"{self.rows} rows, {self.loaded} events"]
         if self.skipped:
-            parts.append("skipped " + ", ".join(f"{k}={v}" for k, v in sorted(self.skipped.items())))
+            parts.append(
+                "skipped " + ", ".join(f"{k}={v}" for k, v in sorted(self.skipped.items()))
+            )
         if self.notes:
-            parts.append("kept with " + ", ".join(f"{k}={v}" for k, v in sorted(self.notes.items())))
+            parts.append(
+                "kept with " + ", ".join(f"{k}={v}" for k, v in sorted(self.notes.items()))
+            )
         return "; ".join(parts)
 
 
@@ -190,7 +194,7 @@ def _rows(path: Path, fmt: str, report: LoadReport) -> Iterator[tuple[int, Mappi
 
 def _open_binary(path: Path, *, gz: bool) -> IO[bytes]:
     if gz:
-        return gzip.open(path, "rb")
+        return cast(IO[bytes], gzip.open(path, "rb"))
     return path.open("rb")
 
 
@@ -225,8 +229,8 @@ def _csv_rows(f: IO[bytes]) -> Iterator[tuple[int, Mapping[str, Any]]]:
         raise DatasetError(
             f"CSV header has no {' or '.join(FIELDS[missing[0]])} column: not Amazon review data"
         )
-    for number, row in enumerate(reader, start=2):  # line 1 is the header
-        yield number, row
+    for row in reader:
+        yield reader.line_num, row  # the physical line the row ends on
 
 
 def _json_rows(f: IO[bytes], report: LoadReport) -> Iterator[tuple[int, Mapping[str, Any]]]:

@@ -36,6 +36,7 @@ RECALL_K = 50
 # benchmarks/index.py); batches of at least this many queries go through BLAS.
 BLAS_MIN_QUERIES = 8
 SMALL_BATCH = 64  # below this many queries search on one thread
+_DEFAULT_THREADS = faiss.omp_get_max_threads()  # before any index narrows it
 
 Vectors = npt.NDArray[np.float32]
 
@@ -282,15 +283,16 @@ class FaissItemIndex:
         manifest: IndexManifest,
         *,
         threads: int = 0,
-        on_gpu: bool = False,
+        gpu_resources: Any = None,
     ) -> None:
         self._index = index
         self._ids = ids
         self._rows = {item_id: row for row, item_id in enumerate(ids)}
         self._vectors = vectors
         self._manifest = manifest
-        self._threads = threads if threads > 0 else faiss.omp_get_max_threads()
-        self.on_gpu = on_gpu
+        self._threads = threads if threads > 0 else _DEFAULT_THREADS
+        self._gpu_resources = gpu_resources  # must outlive the GPU index
+        self.on_gpu = gpu_resources is not None
 
     @classmethod
     def load(
@@ -336,12 +338,14 @@ class FaissItemIndex:
         if manifest.kind == "hnsw" and ef is not None:
             hnsw: Any = faiss.downcast_index(index)
             hnsw.hnsw.efSearch = ef
-        on_gpu = False
+        resources = None
         wants_gpu = gpu_count() > 0 if use_gpu is None else use_gpu
         if wants_gpu and manifest.kind == "flat":
-            index = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
-            on_gpu = True
-        return cls(index, ids, vectors, manifest, threads=threads, on_gpu=on_gpu)
+            if gpu_count() == 0:
+                raise IndexError_("use_gpu=True but FAISS sees no GPU (is faiss-gpu installed?)")
+            resources = faiss.StandardGpuResources()
+            index = faiss.index_cpu_to_gpu(resources, 0, index)
+        return cls(index, ids, vectors, manifest, threads=threads, gpu_resources=resources)
 
     @property
     def version(self) -> str:

@@ -7,14 +7,14 @@ the index come in through their ports; the maths is in ``stream.core``.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from stream.core import dedup
-from stream.core.emotion import arousal_from_ekman, ekman_from_emotions
+from stream.core.emotion import arousal_from_emotions, ekman_from_emotions, emotion_at
 from stream.core.popularity import top_popular
 from stream.core.rank import RankParams
 from stream.core.state import (
@@ -31,7 +31,7 @@ from stream.core.state import (
     recommend,
 )
 from stream.errors import DeadLetter
-from stream.ports import EKMAN, ItemIndex, Scores, SentimentModel
+from stream.ports import EKMAN, EMOTIONS, ItemIndex, Scores, SentimentModel
 from stream.records import Chat, Click, Erasure, Review
 from stream.settings import Settings
 
@@ -91,12 +91,21 @@ class Processor:
         return self.model.predict(texts) if texts else None
 
     def fold_batch(
-        self, batch: Sequence[Decoded], scores: Scores | None, users: Table, seen: Table,
+        self,
+        batch: Sequence[Decoded],
+        scores: Scores | None,
+        users: Table,
+        seen: Table,
         now_ms: int,
+        enter: Callable[[Decoded], None] | None = None,
     ) -> Outcome:
+        """Fold a scored batch in order. ``enter(d)`` runs before each event's table writes
+        (the worker uses it to tell Faust which partition's changelog they belong to)."""
         out = Outcome()
         row = 0
         for d in batch:
+            if enter is not None:
+                enter(d)
             text_row = -1
             if d.kind in ("reviews", "chats"):
                 text_row, row = row, row + 1
@@ -109,14 +118,24 @@ class Processor:
                 continue
             item_id = getattr(rec, "item_id", None)
             if d.kind in ("reviews", "clicks") and item_id not in self._known:
-                out.rejected.append((d, DeadLetter(
-                    "unknown_item", f"item_id {item_id!r} is not in index {self.index.version}"
-                )))
+                out.rejected.append(
+                    (
+                        d,
+                        DeadLetter(
+                            "unknown_item",
+                            f"item_id {item_id!r} is not in index {self.index.version}",
+                        ),
+                    )
+                )
                 continue
-            window = dedup.DedupState.from_dict(seen[rec.user_id]) if rec.user_id in seen else (
-                dedup.DedupState())
-            window, new = dedup.fold(window, rec.event_id, rec.ts,
-                                     window_s=self.settings.dedup_window_s)
+            window = (
+                dedup.DedupState.from_dict(seen[rec.user_id])
+                if rec.user_id in seen
+                else (dedup.DedupState())
+            )
+            window, new = dedup.fold(
+                window, rec.event_id, rec.ts, window_s=self.settings.dedup_window_s
+            )
             if not new:
                 out.duplicates += 1
                 continue
@@ -145,15 +164,38 @@ class Processor:
     def _observe(self, d: Decoded, scores: Scores | None, row: int) -> UserEvent:
         rec = d.record
         if d.kind == "clicks":
-            return ClickObs(rec.user_id, rec.item_id, rec.action, rec.dwell_ms or 0, rec.ts,
-                            self._vector(rec.item_id))
+            return ClickObs(
+                rec.user_id,
+                rec.item_id,
+                rec.action,
+                rec.dwell_ms or 0,
+                rec.ts,
+                self._vector(rec.item_id),
+            )
         assert scores is not None
         valence, ekman, arousal, confidence = _affect_of(scores, row, rec.text)
         if d.kind == "reviews":
-            return ReviewObs(rec.user_id, rec.item_id, valence, ekman, arousal, rec.rating,
-                             rec.ts, self._vector(rec.item_id), confidence)
-        return ChatObs(rec.user_id, valence, ekman, arousal, rec.ts, rec.item_id,
-                       self._vector(rec.item_id), confidence)
+            return ReviewObs(
+                rec.user_id,
+                rec.item_id,
+                valence,
+                ekman,
+                arousal,
+                rec.rating,
+                rec.ts,
+                self._vector(rec.item_id),
+                confidence,
+            )
+        return ChatObs(
+            rec.user_id,
+            valence,
+            ekman,
+            arousal,
+            rec.ts,
+            rec.item_id,
+            self._vector(rec.item_id),
+            confidence,
+        )
 
     # ------------------------------------------------------------------ item side
     def fold_item(self, value: dict[str, Any], items: Table) -> None:
@@ -161,9 +203,17 @@ class Processor:
         raw = items[item_id] if item_id in items else None
         state = ItemState() if raw is None else ItemState.from_dict(raw)
         if value["kind"] == "reviews":
-            event: UserEvent = ReviewObs(value["user_id"], item_id, value["valence"],
-                                         tuple([0.0] * len(EKMAN)), 0.0, value.get("rating"),
-                                         value["ts"], None, value.get("confidence", 1.0))
+            event: UserEvent = ReviewObs(
+                value["user_id"],
+                item_id,
+                value["valence"],
+                tuple([0.0] * len(EKMAN)),
+                0.0,
+                value.get("rating"),
+                value["ts"],
+                None,
+                value.get("confidence", 1.0),
+            )
         else:
             event = ClickObs(value["user_id"], item_id, value["action"], 0, value["ts"])
         state, _ = fold_item(state, event, self.item_params)
@@ -179,8 +229,15 @@ class Processor:
             self._popular_at = now_ms
         return self._popular
 
-    def recommend(self, user_id: str, trigger_event_id: str, trigger_ts: int, users: Table,
-                  items: Table, now_ms: int) -> dict[str, Any] | None:
+    def recommend(
+        self,
+        user_id: str,
+        trigger_event_id: str,
+        trigger_ts: int,
+        users: Table,
+        items: Table,
+        now_ms: int,
+    ) -> dict[str, Any] | None:
         """The recommendation value for the output topic, or None for an unknown/erased user."""
         raw = users[user_id] if user_id in users else None
         if raw is None:
@@ -192,17 +249,26 @@ class Processor:
             return None if value is None else ItemState.from_dict(value).affect
 
         result = recommend(
-            state, index=self.index, affect=affect, popular=self.popular(items, now_ms),
-            rank_params=self.rank_params, user_params=self.user_params, now_ms=now_ms,
+            state,
+            index=self.index,
+            affect=affect,
+            popular=self.popular(items, now_ms),
+            rank_params=self.rank_params,
+            user_params=self.user_params,
+            now_ms=now_ms,
             n_candidates=self.settings.candidates,
         )
-        mood = result.emotion
+        mood = emotion_at(state.emotion, now_ms, self.user_params.half_lives)
+        emotion = {
+            **result.emotion.to_dict(),
+            "ekman": {k: round(v, 4) for k, v in zip(EKMAN, mood.ekman, strict=True)},
+        }
         return {
             "user_id": user_id,
             "ts": now_ms,
             "trigger_event_id": trigger_event_id,
             "items": [item.to_dict() for item in result.items],
-            "emotion": mood.to_dict(),
+            "emotion": emotion,
             "ranker": result.variant,
             "fallback": result.cold,
             "model_version": self.model.version,
@@ -211,21 +277,26 @@ class Processor:
         }
 
 
-def _affect_of(scores: Scores, row: int, text: str) -> tuple[float, tuple[float, ...], float,
-                                                              float]:
+def _affect_of(
+    scores: Scores, row: int, text: str
+) -> tuple[float, tuple[float, ...], float, float]:
     """Valence, Ekman mix, arousal and a confidence for one scored text."""
     if not text.strip():
-        return 0.0, ekman_from_emotions([0.0] * 28), 0.0, 0.0
+        return 0.0, ekman_from_emotions([0.0] * len(EMOTIONS)), 0.0, 0.0
     sentiment = scores.sentiment[row]
     valence = float(sentiment[2] - sentiment[0])
-    ekman = ekman_from_emotions(np.asarray(scores.emotions[row], dtype=np.float64).tolist())
+    probs = np.asarray(scores.emotions[row], dtype=np.float64).tolist()
     confidence = float(np.max(sentiment))
-    return valence, ekman, arousal_from_ekman(ekman), confidence
+    return valence, ekman_from_emotions(probs), arousal_from_emotions(probs), confidence
 
 
 def _item_event(kind: str, rec: Any, event: ReviewObs | ClickObs) -> dict[str, Any]:
-    value: dict[str, Any] = {"kind": kind, "item_id": event.item_id, "user_id": rec.user_id,
-                             "ts": rec.ts}
+    value: dict[str, Any] = {
+        "kind": kind,
+        "item_id": event.item_id,
+        "user_id": rec.user_id,
+        "ts": rec.ts,
+    }
     if isinstance(event, ReviewObs):
         value.update(valence=event.valence, rating=event.rating, confidence=event.confidence)
     else:

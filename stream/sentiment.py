@@ -305,7 +305,7 @@ class OnnxSentimentModel:
         plan: BatchPlan | None = None,
         cache_dir: Path | None = None,
         available: Sequence[str] | None = None,
-        model_path: Path | None = None,
+        model_path: str | Path | None = None,
     ) -> OnnxSentimentModel:
         """Load ``model_dir`` (card.json + ONNX + tokenizer.json), checking hashes unless told not.
 
@@ -328,8 +328,7 @@ class OnnxSentimentModel:
             log.warning("fp16 model on CPU is slow; int8 is the CPU variant")
         tokenizer_path = root / "tokenizer.json"
         explicit = model_path is not None
-        if model_path is None:
-            model_path = root / VARIANT_FILES[picked]
+        model_path = Path(model_path) if model_path is not None else root / VARIANT_FILES[picked]
         if not model_path.is_file():
             raise ModelError(f"{model_path} is missing (variant {picked})")
         if verify:

@@ -61,7 +61,7 @@ _SPELL_MEAN_EVENTS = 10.0
 _SPELL_WEIGHTS = (0.3, 0.25, 0.15, 0.3)  # sad, angry, fearful, joyful
 _SPELL_TARGET = {"sad": -0.75, "angry": -0.65, "fearful": -0.45, "joyful": 0.8}
 _WORDING_NOISE = 0.1  # chats worded in a random mood (people are not always legible)
-_RATING_CUTS = (0.3, 0.42, 0.55, 0.68)  # observed satisfaction -> 1..5 stars
+_RATING_CUTS = (0.28, 0.4, 0.52, 0.65)  # observed satisfaction -> 1..5 stars
 _SESSION_GAP_MS = 30 * 60 * 1000
 
 
@@ -76,7 +76,10 @@ class Mix:
     def __post_init__(self) -> None:
         values = (self.clicks, self.chats, self.reviews)
         if any(not math.isfinite(v) or v < 0 for v in values):
-            raise ConfigError(f"mix shares must be finite and >= 0, got {self}")
+            raise ConfigError(
+                "mix shares must be finite and >= 0, got "
+                f"clicks={self.clicks:g},chats={self.chats:g},reviews={self.reviews:g}"
+            )
         if sum(values) <= 0:
             raise ConfigError("mix shares sum to 0: give at least one kind a positive share")
 
@@ -182,7 +185,7 @@ class SimConfig:
         if not (math.isfinite(self.rate) and self.rate > 0):
             raise ConfigError(f"simulated rate must be > 0 events/s, got {self.rate}")
         if not 0 <= self.start_ms < MAX_TS:
-            raise ConfigError(f"start must be epoch milliseconds in [0, {MAX_TS}), got {self.start_ms}")
+            raise ConfigError(f"start must be epoch ms in [0, {MAX_TS}), got {self.start_ms}")
         if not 0.0 <= self.bad_rate < 1.0:
             raise ConfigError(f"bad rate must be in [0, 1), got {self.bad_rate}")
         if not self.taste_concentration > 0:
@@ -291,17 +294,18 @@ def _catalog_text(
     """2-4 sentences, all from the category's own bank (keeps categories apart in embedding)."""
     n_sentences = rng.choice((2, 3, 3, 4))
     feats = rng.sample(list(features), 4)
-    sentences = [rng.choice(CATALOG_INTROS).format(
-        title=title, kind=kind, feature=feats[0], feature2=feats[1])]
+    sentences = [
+        rng.choice(CATALOG_INTROS).format(
+            title=title, kind=kind, feature=feats[0], feature2=feats[1]
+        )
+    ]
     if n_sentences >= 3 and rng.random() < 0.6:
         sentences.append(rng.choice(CATALOG_DETAILS).format(feature=feats[2], feature2=feats[3]))
     sentences += rng.sample(list(uses), n_sentences - len(sentences))
     return " ".join(s[0].upper() + s[1:] for s in sentences)
 
 
-def make_users(
-    seed: int, n_users: int = 200, *, concentration: float = 0.3
-) -> list[User]:
+def make_users(seed: int, n_users: int = 200, *, concentration: float = 0.3) -> list[User]:
     """Users whose taste is Dirichlet(``concentration``) over categories: a few liked ones each."""
     if n_users < 1:
         raise ConfigError(f"users must be >= 1, got {n_users}")
@@ -366,10 +370,16 @@ class Simulation:
     ) -> None:
         self.config = config or SimConfig()
         cfg = self.config
-        self.catalog = catalog if catalog is not None else make_catalog(
-            cfg.seed, cfg.n_items, zipf_s=cfg.zipf_s)
-        self.users = users if users is not None else make_users(
-            cfg.seed, cfg.n_users, concentration=cfg.taste_concentration)
+        self.catalog = (
+            catalog
+            if catalog is not None
+            else make_catalog(cfg.seed, cfg.n_items, zipf_s=cfg.zipf_s)
+        )
+        self.users = (
+            users
+            if users is not None
+            else make_users(cfg.seed, cfg.n_users, concentration=cfg.taste_concentration)
+        )
         self._cat_index = {c: i for i, c in enumerate(CATEGORIES)}
         self._item_cat = [self._cat_index[item.category] for item in self.catalog]
         members: list[list[int]] = [[] for _ in CATEGORIES]
@@ -377,8 +387,7 @@ class Simulation:
             members[cat].append(index)
         self._members = members
         self._member_cum = [
-            list(accumulate(self.catalog[i].popularity for i in m)) if m else [0.0]
-            for m in members
+            list(accumulate(self.catalog[i].popularity for i in m)) if m else [0.0] for m in members
         ]
         self._cat_pop_cum = list(accumulate(c[-1] for c in self._member_cum))
         self._taste_cum = [list(accumulate(u.taste)) for u in self.users]
@@ -473,8 +482,11 @@ class Simulation:
                 "taste": {c: round(p, 6) for c, p in zip(CATEGORIES, user.taste, strict=True)},
                 "top_categories": user.top_categories(3),
                 "liked_categories": [
-                    c for c, p in sorted(zip(CATEGORIES, user.taste, strict=True),
-                                         key=lambda cp: -cp[1]) if p >= 0.15
+                    c
+                    for c, p in sorted(
+                        zip(CATEGORIES, user.taste, strict=True), key=lambda cp: -cp[1]
+                    )
+                    if p >= 0.15
                 ],
                 "quality_sensitivity": round(user.quality_sensitivity, 6),
                 "activity": round(user.activity, 6),
@@ -495,15 +507,24 @@ class Simulation:
         return {
             "seed": cfg.seed,
             "config": {
-                "users": cfg.n_users, "items": cfg.n_items, "events": cfg.n_events,
-                "duration_s": cfg.duration_s, "rate": cfg.rate, "mix": str(cfg.mix),
-                "start_ms": cfg.start_ms, "bad_rate": cfg.bad_rate, "id_prefix": cfg.prefix,
+                "users": cfg.n_users,
+                "items": cfg.n_items,
+                "events": cfg.n_events,
+                "duration_s": cfg.duration_s,
+                "rate": cfg.rate,
+                "mix": str(cfg.mix),
+                "start_ms": cfg.start_ms,
+                "bad_rate": cfg.bad_rate,
+                "id_prefix": cfg.prefix,
             },
             "categories": list(CATEGORIES),
             "item_category": {item.item_id: item.category for item in self.catalog},
             "items": {
-                item.item_id: {"category": item.category, "quality": item.quality,
-                               "popularity": round(item.popularity, 8)}
+                item.item_id: {
+                    "category": item.category,
+                    "quality": item.quality,
+                    "popularity": round(item.popularity, 8),
+                }
                 for item in self.catalog
             },
             "users": users,
@@ -549,7 +570,7 @@ class Simulation:
         return mood, spell
 
     def _pick_item(self, rng: Random, u: int, explore: bool) -> int:
-        """Taste x popularity: a category by taste (or by popularity mass), then an item by popularity."""
+        """Taste x popularity: a category by taste (or popularity mass), then an item in it."""
         cat = _pick(rng, self._cat_pop_cum if explore else self._taste_cum[u])
         members = self._members[cat]
         if not members:  # a caller-supplied catalog may leave a category empty
@@ -561,12 +582,20 @@ class Simulation:
 
     def _appeal(self, u: int, item: int, valence: float) -> float:
         user = self.users[u]
-        q_eff = user.quality_sensitivity * self.catalog[item].quality + (
-            1 - user.quality_sensitivity) * 0.65
+        q_eff = (
+            user.quality_sensitivity * self.catalog[item].quality
+            + (1 - user.quality_sensitivity) * 0.65
+        )
         return self._fit(u, item) ** 0.7 * (0.4 + 0.6 * q_eff) * (1 + 0.2 * valence)
 
     def _click(
-        self, rng: Random, u: int, state: _UserState, ts: int, event_id: str, mood: str,
+        self,
+        rng: Random,
+        u: int,
+        state: _UserState,
+        ts: int,
+        event_id: str,
+        mood: str,
         spell: str | None,
     ) -> tuple[dict[str, Any], Latent]:
         user = self.users[u]
@@ -593,8 +622,11 @@ class Simulation:
                 state.focus = (item, 0)
         fit = self._fit(u, item)
         value: dict[str, Any] = {
-            "event_id": event_id, "user_id": user.user_id,
-            "item_id": self.catalog[item].item_id, "action": action, "ts": ts,
+            "event_id": event_id,
+            "user_id": user.user_id,
+            "item_id": self.catalog[item].item_id,
+            "action": action,
+            "ts": ts,
         }
         dwell = _dwell(rng, action, fit)
         if dwell is not None:
@@ -603,7 +635,13 @@ class Simulation:
         return value, latent
 
     def _review(
-        self, rng: Random, u: int, state: _UserState, ts: int, event_id: str, mood: str,
+        self,
+        rng: Random,
+        u: int,
+        state: _UserState,
+        ts: int,
+        event_id: str,
+        mood: str,
         spell: str | None,
     ) -> tuple[dict[str, Any], Latent]:
         user = self.users[u]
@@ -619,8 +657,11 @@ class Simulation:
         band = bisect_right(_RATING_CUTS, observed)
         state.reviewed.append(it.item_id)
         value: dict[str, Any] = {
-            "event_id": event_id, "user_id": user.user_id, "item_id": it.item_id,
-            "text": _review_text(rng, band, it), "ts": ts,
+            "event_id": event_id,
+            "user_id": user.user_id,
+            "item_id": it.item_id,
+            "text": _review_text(rng, band, it),
+            "ts": ts,
         }
         if rng.random() < 0.9:
             value["rating"] = band + 1
@@ -628,18 +669,26 @@ class Simulation:
         return value, latent
 
     def _chat(
-        self, rng: Random, u: int, state: _UserState, ts: int, event_id: str, mood: str,
+        self,
+        rng: Random,
+        u: int,
+        state: _UserState,
+        ts: int,
+        event_id: str,
+        mood: str,
         spell: str | None,
     ) -> tuple[dict[str, Any], Latent]:
         user = self.users[u]
         cfg = self.config
-        if (state.session is None or ts - state.last_chat_ts > _SESSION_GAP_MS
-                or rng.random() < 0.1):
+        if state.session is None or ts - state.last_chat_ts > _SESSION_GAP_MS or rng.random() < 0.1:
             state.n_sessions += 1
             state.session = f"{cfg.prefix}{user.user_id}-s{state.n_sessions}"
         state.last_chat_ts = ts
-        context = state.focus[0] if state.focus is not None else (
-            state.pending[-1] if state.pending else None)
+        context = (
+            state.focus[0]
+            if state.focus is not None
+            else (state.pending[-1] if state.pending else None)
+        )
         item: int | None = None
         if context is not None and rng.random() < 0.5:
             item = context
@@ -650,8 +699,11 @@ class Simulation:
             noun = rng.choice(CATEGORY_BANKS[category].nouns)
         wording = mood if rng.random() >= _WORDING_NOISE else rng.choice(MOODS)
         value: dict[str, Any] = {
-            "event_id": event_id, "user_id": user.user_id,
-            "text": _chat_text(rng, wording, noun), "session_id": state.session, "ts": ts,
+            "event_id": event_id,
+            "user_id": user.user_id,
+            "text": _chat_text(rng, wording, noun),
+            "session_id": state.session,
+            "ts": ts,
         }
         if item is not None:
             value["item_id"] = self.catalog[item].item_id
@@ -659,7 +711,7 @@ class Simulation:
 
 
 def _dwell(rng: Random, action: str, fit: float) -> int | None:
-    """Milliseconds on the page: short skips, long reads of liked items; purchases sometimes omit it."""
+    """Milliseconds on the page: short skips, long reads of liked items; purchases may omit it."""
     if action == "skip":
         ms = rng.uniform(150, 1500)
     elif action == "view":
@@ -678,21 +730,21 @@ def _dwell(rng: Random, action: str, fit: float) -> int | None:
 def _review_text(rng: Random, band: int, item: Item) -> str:
     """Opener and closer set the tone; the body mixes category aspects, service and a story.
 
-    Length: log-normal around 60 words (mostly 30-120) with a long tail up to ~1000.
+    Length: log-normal around 55 words (mostly 30-120) with a long tail up to ~1000.
     """
-    target = rng.lognormvariate(math.log(60), 0.45)
+    target = rng.lognormvariate(math.log(48), 0.45)
     if rng.random() < 0.05:
         target *= rng.uniform(2.0, 6.0)
     target = _clip(target, 15, 1000)
     p_positive = (0.05, 0.2, 0.5, 0.85, 0.97)[band]
     bank = CATEGORY_BANKS[item.category]
     pools: dict[str, list[str]] = {
-        "praise": list(bank.praise), "complaint": list(bank.complaints),
-        "good": list(REVIEW_GENERIC_GOOD), "bad": list(REVIEW_GENERIC_BAD),
+        "praise": list(bank.praise),
+        "complaint": list(bank.complaints),
+        "good": list(REVIEW_GENERIC_GOOD),
+        "bad": list(REVIEW_GENERIC_BAD),
         "story": list(REVIEW_STORIES),
     }
-    for pool in pools.values():
-        rng.shuffle(pool)
     opener = rng.choice(REVIEW_OPENERS[band]).format(noun=item.noun)
     closer = rng.choice(REVIEW_CLOSERS[band]) if rng.random() < 0.8 else ""
     sentences = [opener]
@@ -707,7 +759,7 @@ def _review_text(rng: Random, band: int, item: Item) -> str:
         else:
             name = "story"
         pool = pools[name]
-        sentence = pool.pop() if pool else rng.choice(_refill(name, bank))
+        sentence = _draw(rng, pool) if pool else rng.choice(_refill(name, bank))
         sentences.append(sentence)
         words += len(sentence.split())
     if closer:
@@ -718,10 +770,20 @@ def _review_text(rng: Random, band: int, item: Item) -> str:
     return text
 
 
+def _draw(rng: Random, pool: list[str]) -> str:
+    """Remove and return a random element (no repeats until the pool runs dry)."""
+    i = rng.randrange(len(pool))
+    pool[i], pool[-1] = pool[-1], pool[i]
+    return pool.pop()
+
+
 def _refill(name: str, bank: Any) -> Sequence[str]:
     return {
-        "praise": bank.praise, "complaint": bank.complaints, "good": REVIEW_GENERIC_GOOD,
-        "bad": REVIEW_GENERIC_BAD, "story": REVIEW_STORIES,
+        "praise": bank.praise,
+        "complaint": bank.complaints,
+        "good": REVIEW_GENERIC_GOOD,
+        "bad": REVIEW_GENERIC_BAD,
+        "story": REVIEW_STORIES,
     }[name]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import sys
 from pathlib import Path
 from types import FrameType
 
@@ -65,19 +64,17 @@ def broker(port: int, controller_port: int, data_dir: Path | None, host: str, he
         data_dir=data_dir,
         host=host,
         heap=heap,
-        console=sys.stderr.fileno(),
+        console=2,  # the JVM writes its WARN+ lines straight to our stderr
         echo=_progress,
     )
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         node.start()
         click.echo(node.url)
-        click.echo(
-            f"bootstrap: {node.bootstrap}   (export MOODSTREAM_BROKER={node.url}; Ctrl-C stops)",
-            err=True,
-        )
+        click.echo(node.bootstrap)
+        click.echo(f"export MOODSTREAM_BROKER={node.url}   # Ctrl-C stops the broker", err=True)
         code = node.wait()
-        raise BrokerError(f"Kafka exited on its own with code {code}; see {node.server_log}")
+        raise BrokerError(f"Kafka exited on its own with code {code}{node.log_excerpt()}")
     except (KeyboardInterrupt, _Stop):
         click.echo("stopping Kafka ...", err=True)
     finally:

@@ -252,8 +252,10 @@ def _fill(
 ) -> list[RankedItem]:
     """Top up to ``top_k`` with popular items; their score never exceeds the last ranked one.
 
-    For the ``popularity`` variant the score is the popularity itself.
+    When the whole list is popularity (the ``popularity`` variant, or a cold user with no
+    candidates) the score is the popularity itself.
     """
+    by_popularity = params.variant == "popularity" or not ranked
     chosen = {r.item_id for r in ranked}
     floor = min(ranked[-1].score, 0.0) if ranked else 0.0
     for item_id, pop_score in popular:
@@ -265,7 +267,7 @@ def _fill(
         aff = 0.0
         if state is not None:
             aff = affect_at(state, now_ms, params.affect_half_life_s).mean(params.affect_prior)
-        score = float(pop_score) if params.variant == "popularity" else floor
+        score = float(pop_score) if by_popularity else floor
         ranked.append(RankedItem(item_id, score, 0.0, aff))
         chosen.add(item_id)
     return ranked

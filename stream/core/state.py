@@ -329,12 +329,14 @@ class Recommendation:
 
 
 def candidates_for(taste: TasteState, index: ItemIndex, n: int) -> Candidates:
-    """Top-n items by inner product with the normalised taste vector (empty for a cold user)."""
+    """Top-n items by inner product with the normalised taste vector.
+
+    Empty for a cold user, and for a taste of another dimension than the index (left by an
+    older model) until the user's next event restarts it.
+    """
     query = taste.query()
-    if query is None or n <= 0:
-        return Candidates()
-    if query.shape[0] != index.dim:
-        raise ValueError(f"taste has dim {query.shape[0]}, index has {index.dim}")
+    if query is None or n <= 0 or query.shape[0] != index.dim:
+        return Candidates()  # cold, or a taste from another model's space: popularity
     scores, ids = index.search(query.reshape(1, -1), n)
     hit_ids = ids[0]
     vectors = index.vectors(hit_ids) if hit_ids else None
@@ -362,7 +364,8 @@ def recommend(
     cands = Candidates()
     if index is not None and rank_params.variant != "popularity":
         cands = candidates_for(state.taste, index, n_candidates + len(state.seen))
-    cold = state.taste.query() is None
+    query = state.taste.query()
+    cold = query is None or (index is not None and query.shape[0] != index.dim)
     items = rank(cands, mood, affect=affect, popular=popular, seen=state.seen,
                  params=rank_params, now_ms=now_ms)  # fmt: skip
     return Recommendation(tuple(items), mood, cold, rank_params.variant)

@@ -140,12 +140,17 @@ class TasteObs:
 
 
 def fold_taste(state: TasteState, obs: TasteObs, half_life_s: float) -> tuple[TasteState, bool]:
-    """Add ``evidence * item_vector`` after decaying; emits whether the vector changed."""
+    """Add ``evidence * item_vector`` after decaying; emits whether the vector changed.
+
+    An item vector of another dimension than the taste restarts the taste from this event.
+    """
     if obs.evidence == 0 or not math.isfinite(obs.evidence):
         return state, False
     item = np.asarray(obs.item_vector, dtype=np.float64).reshape(-1)
     if state.vector is not None and state.vector.shape != item.shape:
-        raise ValueError(f"item vector has dim {item.size}, taste has {state.vector.size}")
+        # The item space changed under us (a new model's index): the old taste means nothing
+        # there, so start again from this event rather than fail the user's partition.
+        state = TasteState()
     state_f, obs_f, at = align(state.updated_at, obs.ts, half_life_s)
     current = np.zeros_like(item) if state.vector is None else state.vector.astype(np.float64)
     vec = current * state_f + (obs.evidence * obs_f) * item

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+
 import pytest
 
 from export.data import sha256_file
@@ -43,7 +44,9 @@ def test_card_contract_fields(card: dict[str, object]) -> None:
     version = str(card["version"])
     files = card["files"]
     assert isinstance(files, dict)
-    assert version == "0.0.0-provisional" or version.endswith(files["model.int8.onnx"]["sha256"][:12])
+    assert version == "0.0.0-provisional" or version.endswith(
+        files["model.int8.onnx"]["sha256"][:12]
+    )
     assert {"validation", "heldout", "int8_vs_fp32"} <= set(card["metrics"])  # type: ignore[arg-type]
     assert "training" in card and "base_model" in card
 
@@ -69,13 +72,16 @@ def test_onnx_files_expose_the_card_io(card: dict[str, object]) -> None:
     ort = pytest.importorskip("onnxruntime")
     import numpy as np
 
-    session = ort.InferenceSession(str(DEFAULT_MODEL_DIR / "model.int8.onnx"),
-                                   providers=["CPUExecutionProvider"])  # fmt: skip
+    session = ort.InferenceSession(
+        str(DEFAULT_MODEL_DIR / "model.int8.onnx"), providers=["CPUExecutionProvider"]
+    )
     assert [i.name for i in session.get_inputs()] == card["inputs"]
     assert all(i.type == "tensor(int64)" for i in session.get_inputs())
     assert [o.name for o in session.get_outputs()] == card["outputs"]
     ids = np.array([[101, 2204, 102, 0], [101, 2919, 2204, 102]], dtype=np.int64)
-    sent, emo, emb = session.run(None, {"input_ids": ids, "attention_mask": (ids > 0).astype(np.int64)})
+    sent, emo, emb = session.run(
+        None, {"input_ids": ids, "attention_mask": (ids > 0).astype(np.int64)}
+    )
     assert sent.shape == (2, 3) and emo.shape == (2, 28) and emb.shape == (2, 384)
     assert sent.dtype == emo.dtype == emb.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-3)

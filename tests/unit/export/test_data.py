@@ -29,23 +29,39 @@ def _write(path: Path, text: str) -> Path:
 
 
 def test_sst2_maps_labels_strips_and_skips_bad_rows(tmp_path: Path) -> None:
-    path = _write(tmp_path / "train.tsv",
-                  "sentence\tlabel\nwhat a film \t1\n dull , dull \t0\nno label here\n\t1\nodd\t7\n")  # fmt: skip
+    path = _write(
+        tmp_path / "train.tsv",
+        "sentence\tlabel\nwhat a film \t1\n dull , dull \t0\nno label here\n\t1\nodd\t7\n",
+    )
     assert load_sst2(path) == [SentimentRow("what a film", 2), SentimentRow("dull , dull", 0)]
 
 
 def test_sst5_collapses_five_classes_to_three(tmp_path: Path) -> None:
-    lines = ["0 awful", "1 weak", "2 it exists", "3 nice", "4 superb", "x broken", "9 out of range", "3"]
+    lines = [
+        "0 awful",
+        "1 weak",
+        "2 it exists",
+        "3 nice",
+        "4 superb",
+        "x broken",
+        "9 out of range",
+        "3",
+    ]
     rows = load_sst5(_write(tmp_path / "train.txt", "\n".join(lines) + "\n"))
     assert [r.label for r in rows] == [0, 0, 1, 2, 2]
     assert rows[2] == SentimentRow("it exists", 1)
 
 
 def test_goemotions_multi_label_and_label_order_check(tmp_path: Path) -> None:
-    path = _write(tmp_path / "go.tsv",
-                  "I love it\t18,17\tabc\nmeh\t27\tdef\nbad ids\tx,1\tg\nrange\t28\th\n\t1\ti\n")  # fmt: skip
+    path = _write(
+        tmp_path / "go.tsv",
+        "I love it\t18,17\tabc\nmeh\t27\tdef\nbad ids\tx,1\tg\nrange\t28\th\n\t1\ti\n",
+    )
     labels = _write(tmp_path / "labels.txt", "\n".join(EMOTIONS) + "\n")
-    assert load_goemotions(path, labels) == [EmotionRow("I love it", (17, 18)), EmotionRow("meh", (27,))]
+    assert load_goemotions(path, labels) == [
+        EmotionRow("I love it", (17, 18)),
+        EmotionRow("meh", (27,)),
+    ]
     wrong = _write(tmp_path / "wrong.txt", "\n".join(reversed(EMOTIONS)) + "\n")
     with pytest.raises(DatasetError, match="EMOTIONS order"):
         load_goemotions(path, wrong)

@@ -45,7 +45,9 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[MoodModel, Path]
     return model, path
 
 
-def test_export_matches_torch_on_other_batch_and_sequence_sizes(exported: tuple[MoodModel, Path]) -> None:
+def test_export_matches_torch_on_other_batch_and_sequence_sizes(
+    exported: tuple[MoodModel, Path],
+) -> None:
     model, path = exported
     worst = verify_export(model, path, _batches())
     assert set(worst) == set(OUTPUTS) and max(worst.values()) < 1e-5
@@ -91,7 +93,9 @@ def test_tampered_graph_weights_raise_parity_error(tmp_path: Path) -> None:
     proto = onnx.load(str(path))
     biggest = max(proto.graph.initializer, key=lambda t: np.prod(t.dims))
     arr = onnx.numpy_helper.to_array(biggest).copy()
-    arr += np.random.default_rng(0).normal(0.0, 0.5, arr.shape).astype(arr.dtype)  # not a uniform shift: LayerNorm would cancel that
+    arr += (
+        np.random.default_rng(0).normal(0.0, 0.5, arr.shape).astype(arr.dtype)
+    )  # not a uniform shift: LayerNorm would cancel that
     biggest.CopyFrom(onnx.numpy_helper.from_array(arr, biggest.name))
     onnx.save(proto, str(path))
     with pytest.raises(ParityError):
@@ -109,7 +113,9 @@ def test_check_parity_rejects_wrong_shape_missing_output_and_nan() -> None:
     assert check_parity(ref, ref) == dict.fromkeys(OUTPUTS, 0.0)
 
 
-def test_optimised_int8_and_fp16_variants_stay_close(exported: tuple[MoodModel, Path], tmp_path: Path) -> None:
+def test_optimised_int8_and_fp16_variants_stay_close(
+    exported: tuple[MoodModel, Path], tmp_path: Path
+) -> None:
     model, path = exported
     optimize_graph(path, tmp_path / "opt.onnx")
     verify_export(model, tmp_path / "opt.onnx", _batches())
@@ -119,8 +125,12 @@ def test_optimised_int8_and_fp16_variants_stay_close(exported: tuple[MoodModel, 
     ref = torch_outputs(model, batch)
     for name, tol in (("int8.onnx", 0.1), ("fp16.onnx", 0.01)):
         proto = onnx.load(str(tmp_path / name))
-        assert [i.type.tensor_type.elem_type for i in proto.graph.input] == [onnx.TensorProto.INT64] * 2
-        assert {o.type.tensor_type.elem_type for o in proto.graph.output} == {onnx.TensorProto.FLOAT}
+        assert [i.type.tensor_type.elem_type for i in proto.graph.input] == [
+            onnx.TensorProto.INT64
+        ] * 2
+        assert {o.type.tensor_type.elem_type for o in proto.graph.output} == {
+            onnx.TensorProto.FLOAT
+        }
         out = run_onnx(ort_session(tmp_path / name), batch)
         for key in OUTPUTS:
             assert np.max(np.abs(out[key] - ref[key])) < tol, (name, key)

@@ -25,7 +25,9 @@ def test_schedule_covers_rows_once_per_epoch_and_interleaves() -> None:
     assert set(seen.values()) == {2} and len(seen) == 300
     first = [task for task, _ in plan[: len(plan) // 2]]
     assert 0 < first[:20].count("e") < 20  # both tasks early on, not one block after the other
-    assert len(schedule(sent_len, emo_len, dataclasses.replace(cfg, epochs=1.5))) == round(len(plan) * 0.75)
+    assert len(schedule(sent_len, emo_len, dataclasses.replace(cfg, epochs=1.5))) == round(
+        len(plan) * 0.75
+    )
     assert len(schedule(sent_len, emo_len, dataclasses.replace(cfg, max_steps=7))) == 7
 
 
@@ -64,7 +66,9 @@ def base_tokenizer_path() -> Path:
     return base_model_dir() / "tokenizer.json"
 
 
-def test_tokenizer_drops_fixed_padding_and_truncates_at_max_length(base_tokenizer_path: Path) -> None:
+def test_tokenizer_drops_fixed_padding_and_truncates_at_max_length(
+    base_tokenizer_path: Path,
+) -> None:
     tok = tokenizer_for(base_tokenizer_path, max_length=16)
     assert len(tok.encode("hello").ids) == 3
     ids = tok.encode("word " * 50).ids
@@ -72,7 +76,9 @@ def test_tokenizer_drops_fixed_padding_and_truncates_at_max_length(base_tokenize
 
 
 @pytest.mark.slow
-def test_a_few_steps_write_weights_results_and_resume(tmp_path: Path, base_tokenizer_path: Path) -> None:
+def test_a_few_steps_write_weights_results_and_resume(
+    tmp_path: Path, base_tokenizer_path: Path
+) -> None:
     data = _fixture_data(tmp_path / "data")
     work = tmp_path / "work"
     cfg = TrainConfig(batch_size=4, epochs=1, max_steps=4, checkpoint_every=2, val_fraction=0.2)
@@ -92,9 +98,20 @@ def test_a_few_steps_write_weights_results_and_resume(tmp_path: Path, base_token
     state = torch.load(work / "checkpoint.pt", weights_only=False)
     state["step"] = 2
     torch.save(state, work / "checkpoint.pt")
-    train(data, work, cfg, resume=True)
+    resumed = train(data, work, dataclasses.replace(cfg, threads=1), resume=True)
+    assert resumed["training"]["resumes"] == [{"step": 2, "changes": {"threads": [2, 1]}}]
     lines = (work / "steps.tsv").read_text().splitlines()
     assert [ln.split("\t")[0] for ln in lines[1:]] == ["0", "1", "2", "3", "2", "3"]
 
     with pytest.raises(ConfigError, match="another config"):
         train(data, work, dataclasses.replace(cfg, seed=99), resume=True)
+
+
+def test_only_runtime_knobs_may_change_on_resume() -> None:
+    from export.train import RESUMABLE_CHANGES, config_changes
+
+    old = dataclasses.asdict(TrainConfig())
+    new = dataclasses.asdict(TrainConfig(threads=1, epochs=2.5, seed=1))
+    changes = config_changes(old, new)
+    assert changes == {"epochs": [1.0, 2.5], "seed": [13, 1], "threads": [2, 1]}
+    assert set(changes) - RESUMABLE_CHANGES == {"seed"}
