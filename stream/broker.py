@@ -262,6 +262,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def port_in_use(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the JVM does: a port whose old connections linger in TIME_WAIT is free to listen on.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -407,6 +409,14 @@ class KafkaBroker:
         """Fetch jars if needed, format storage once, launch, and wait for a metadata answer."""
         if self.proc is not None:
             raise BrokerError("this broker is already started")
+        try:
+            self._start()
+        except BaseException:
+            self.stop()  # nothing half-started outlives a failed start
+            raise
+        return self
+
+    def _start(self) -> None:
         self._choose_ports()
         java = check_java()
         self.version = kafka_version(self.pom)
@@ -422,14 +432,12 @@ class KafkaBroker:
         props_path.write_text(render_properties(props))
         if not (self._work / "data" / "meta.properties").is_file():
             self._format(java, lib, props_path)
-        self._launch(java, lib, props_path)
-        self._await_ready()
+        self._await_ready(self._launch(java, lib, props_path))
         self.start_seconds = time.monotonic() - started
         self.echo(
             f"Apache Kafka {self.version} ready at {self.bootstrap} "
             f"in {self.start_seconds:.1f}s (logs: {self.server_log})"
         )
-        return self
 
     def stop(self) -> None:
         """SIGTERM the process group (Kafka shuts down cleanly), SIGKILL if it hangs."""
@@ -447,7 +455,7 @@ class KafkaBroker:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
-        self._adopt_archives()
+        self._adopt_archives(exited_cleanly=clean)
         if self._console_handle is not None:
             self._console_handle.close()
             self._console_handle = None
@@ -467,11 +475,7 @@ class KafkaBroker:
         return self.proc is not None and self.proc.poll() is None
 
     def __enter__(self) -> KafkaBroker:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
+        return self.start()
 
     def __exit__(
         self,
@@ -509,7 +513,7 @@ class KafkaBroker:
     def _jvm(self, java: str, lib: Path, heap: str, name: str) -> list[str]:
         return [
             java,
-            *self._class_data_sharing(lib, name),
+            *self._class_data_sharing(java, lib, name),
             f"-Xmx{heap}",
             "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20",
@@ -521,7 +525,7 @@ class KafkaBroker:
             f"{lib}/*",
         ]
 
-    def _class_data_sharing(self, lib: Path, name: str) -> list[str]:
+    def _class_data_sharing(self, java: str, lib: Path, name: str) -> list[str]:
         """AppCDS, as the official Kafka image does: ~1 s less JVM start-up per process.
 
         The first run dumps the classes it loaded into a scratch archive at exit; later runs map
@@ -529,17 +533,26 @@ class KafkaBroker:
         """
         if not self.class_data_sharing:
             return []
-        archive = lib / f"{name}.jsa"
+        # An archive only fits the JVM build that wrote it: key it to the java binary.
+        binary = os.stat(os.path.realpath(java))
+        jvm = hashlib.sha256(
+            f"{os.path.realpath(java)}:{binary.st_size}:{binary.st_mtime_ns}".encode()
+        ).hexdigest()[:10]
+        archive = lib / f"{name}-{jvm}.jsa"
         if archive.is_file():
             return [f"-XX:SharedArchiveFile={archive}"]
         scratch = lib / f"{name}.{os.getpid()}.{secrets.token_hex(4)}.jsa.tmp"
         self._pending_archives.append((scratch, archive))
         return [f"-XX:ArchiveClassesAtExit={scratch}"]
 
-    def _adopt_archives(self) -> None:
-        """After a JVM exited: move its dumped archive into place (atomic; first one wins)."""
+    def _adopt_archives(self, exited_cleanly: bool) -> None:
+        """After a JVM exited: move its dumped archive into place (atomic; first one wins).
+
+        A JVM that was killed may have left half an archive: that one is dropped.
+        """
         for scratch, archive in self._pending_archives:
-            if scratch.is_file() and scratch.stat().st_size > 0 and not archive.exists():
+            usable = exited_cleanly and scratch.is_file() and scratch.stat().st_size > 0
+            if usable and not archive.exists():
                 os.replace(scratch, archive)
             scratch.unlink(missing_ok=True)
         self._pending_archives.clear()
@@ -556,7 +569,7 @@ class KafkaBroker:
             str(props_path),
         ]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-        self._adopt_archives()
+        self._adopt_archives(exited_cleanly=done.returncode == 0)
         if done.returncode != 0:
             tail = _tail_text(done.stdout + done.stderr, 15)
             raise BrokerError(
@@ -564,7 +577,7 @@ class KafkaBroker:
                 f"(exit {done.returncode}):\n{tail}"
             )
 
-    def _launch(self, java: str, lib: Path, props_path: Path) -> None:
+    def _launch(self, java: str, lib: Path, props_path: Path) -> subprocess.Popen[bytes]:
         cmd = [*self._jvm(java, lib, self.heap, "kafka"), "kafka.Kafka", str(props_path)]
         out: int | BinaryIO
         if self.console is None:
@@ -572,7 +585,7 @@ class KafkaBroker:
         else:
             out = self.console
         in_main_thread = threading.current_thread() is threading.main_thread()
-        self.proc = subprocess.Popen(
+        self.proc = proc = subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -582,14 +595,13 @@ class KafkaBroker:
             # PDEATHSIG fires when the spawning *thread* ends: only safe from the main thread.
             preexec_fn=_die_with_parent if in_main_thread else None,
         )
+        return proc
 
-    def _await_ready(self) -> None:
-        assert self.proc is not None
+    def _await_ready(self, proc: subprocess.Popen[bytes]) -> None:
         deadline = time.monotonic() + self.start_timeout
         while True:
-            code = self.proc.poll()
+            code = proc.poll()
             if code is not None:
-                self.proc = None
                 raise BrokerError(
                     f"Kafka exited with code {code} while starting on "
                     f"{self.bootstrap}{self.log_excerpt()}"
@@ -599,7 +611,6 @@ class KafkaBroker:
                     return
             if time.monotonic() > deadline:
                 excerpt = self.log_excerpt()
-                self.stop()
                 raise BrokerError(
                     f"Kafka did not answer a metadata request on {self.bootstrap} "
                     f"within {self.start_timeout:.0f}s{excerpt}"

@@ -97,13 +97,9 @@ class LoadReport:
         """One line for a terminal: ``10261 rows, 10261 events; skipped: ...``."""
         parts = [f"{self.rows} rows, {self.loaded} events"]
         if self.skipped:
-            parts.append(
-                "skipped " + ", ".join(f"{k}={v}" for k, v in sorted(self.skipped.items()))
-            )
+            parts.append("skipped " + ", ".join(f"{k}={v}" for k, v in sorted(self.skipped.items())))
         if self.notes:
-            parts.append(
-                "kept with " + ", ".join(f"{k}={v}" for k, v in sorted(self.notes.items()))
-            )
+            parts.append("kept with " + ", ".join(f"{k}={v}" for k, v in sorted(self.notes.items())))
         return "; ".join(parts)
 
 

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import sys
 import time
 from collections import Counter
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -190,6 +193,27 @@ async def _produce(
         await producer.stop()
 
 
+def _setup_logging(settings: Settings) -> int:
+    level = logging.getLevelName(settings.log_level.upper())
+    if not isinstance(level, int):
+        raise ConfigError(f"unknown log level {settings.log_level!r}")
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    return level
+
+
+@contextmanager
+def _quiet_aiokafka(level: int) -> Iterator[None]:
+    """Broker failures surface as one BrokerError line; aiokafka's retry chatter only at debug."""
+    logger = logging.getLogger("aiokafka")
+    before = logger.level
+    if level > logging.DEBUG:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
 def _summary(sim: Simulation, stats: _Stats, *, produced: bool, settings: Settings) -> str:
     truth = sim.truth()
     kinds = " ".join(f"{k}={truth['counts'].get(k, 0)}" for k in KINDS)
@@ -313,6 +337,7 @@ def simulate(
     chats follow mood. --truth-out records those hidden causes so tests can score recovery.
     """
     settings = pop_settings(kwargs)
+    level = _setup_logging(settings)
     if rate < 0:
         raise ConfigError(f"--rate must be >= 0, got {rate:g}")
     if events is None and duration is None:
@@ -340,11 +365,11 @@ def simulate(
         try:
             if produce:
                 writer = _Writer(events_out, stack) if events_out else None
-                asyncio.run(
-                    _produce(
-                        sim, settings, writer, stats, pace=rate > 0, create_topics=create_topics
-                    )
+                job = _produce(
+                    sim, settings, writer, stats, pace=rate > 0, create_topics=create_topics
                 )
+                with _quiet_aiokafka(level):
+                    asyncio.run(job)
             else:
                 writer = _Writer(events_out or "-", stack)
                 for message in sim.messages():
@@ -353,7 +378,7 @@ def simulate(
         except KeyboardInterrupt:
             interrupted = True
         except BrokenPipeError:  # `moodstream simulate | head`: the reader has what it wanted
-            sys.stderr.close()
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(0)
     if truth_out:
         _write_json(truth_out, sim.truth(), "the ground truth")

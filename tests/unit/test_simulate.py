@@ -8,6 +8,7 @@ import re
 import statistics
 from collections import Counter, defaultdict
 from itertools import islice, pairwise
+from typing import Any
 
 import pytest
 
@@ -232,9 +233,9 @@ def test_parse_mix_rejects_bad_input(text: str, message: str) -> None:
         {"id_prefix": "a\nb"},
     ],
 )
-def test_config_rejects_impossible_values(changes: dict[str, object]) -> None:
+def test_config_rejects_impossible_values(changes: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):
-        SimConfig(**changes)  # type: ignore[arg-type]
+        SimConfig(**changes)
 
 
 # -- catalog -----------------------------------------------------------------------------------

@@ -138,3 +138,11 @@ def test_unwritable_output_is_one_readable_line(
         main(["simulate", "--events", "3", "--truth-out", str(blocker / "sub" / "truth.json")])
     err = capsys.readouterr().err.strip()
     assert err.startswith("moodstream: error: cannot write the ground truth") and "\n" not in err
+
+
+def test_unreachable_broker_is_one_readable_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["simulate", "--produce", "--events", "3", "--broker", "kafka://127.0.0.1:1"])
+    assert exited.value.code == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("moodstream: error: cannot reach Kafka at")

@@ -1,0 +1,61 @@
+"""``moodstream demo``: the whole system on one machine, with a live terminal view."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+import click
+
+from stream.cli.options import pop_settings, settings_options
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@click.command()
+@click.option("--duration", type=float, default=None, help="stop after S seconds (default: Ctrl-C)")
+@click.option("--rate", type=float, default=40.0, show_default=True, help="events per second")
+@click.option("--users", type=int, default=200, show_default=True, help="simulated users")
+@click.option("--seed", type=int, default=0, show_default=True, help="simulation seed")
+@click.option("--bad-rate", type=float, default=0.01, show_default=True,
+              help="share of corrupted values (shows the dead-letter path)")
+@click.option("--summary-json", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="write counts and latencies here at the end")
+@click.option("--external-broker", is_flag=True,
+              help="use --broker as it is instead of starting a local Kafka")
+@settings_options
+def demo(duration: float | None, rate: float, users: int, seed: int, bad_rate: float,
+         summary_json: Path | None, external_broker: bool, **kwargs: Any) -> None:
+    """Start Kafka, the worker and the simulator; show events/s, latency, moods and lists."""
+    from stream.broker import KafkaBroker
+    from stream.demo import run_demo
+
+    settings = pop_settings(kwargs)
+    if settings.web_port in (0, 6066):
+        settings = settings.replace(web_port=_free_port())
+    work = Path(settings.data_dir).parent / "demo"
+    broker = None
+    if not external_broker:
+        broker = KafkaBroker(data_dir=None, echo=lambda line: click.echo(line, err=True))
+        broker.start()
+        settings = settings.replace(broker=broker.url)
+        click.echo(f"kafka {broker.version} at {broker.bootstrap}", err=True)
+    try:
+        stats = asyncio.run(run_demo(settings, rate=rate, duration=duration, seed=seed,
+                                     users=users, bad_rate=bad_rate, work_dir=work))
+    except KeyboardInterrupt:
+        return
+    finally:
+        if broker is not None:
+            broker.stop()
+    summary = stats.summary()
+    click.echo(json.dumps(summary, indent=2))
+    if summary_json is not None:
+        summary_json.write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
