@@ -253,7 +253,7 @@ def markdown(report: dict[str, Any]) -> str:
             i8.get("p99_ms", "-"),
             f32.get("p50_ms", "-"),
             f32.get("p99_ms", "-"),
-            i8.get("tokenize_share", "-"),
+            f"{100 * i8['tokenize_share']:.1f}%" if i8 else "-",
         ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     if report.get("padding"):

@@ -84,7 +84,7 @@ class BatchPlan:
             per_text = longest * (1.0 + longest / 512.0)
             for start in range(end - 1, max(-1, end - 1 - self.max_texts), -1):
                 count = end - start
-                if count > 1 and count * longest > self.max_tokens * 4:
+                if count > 1 and count * longest > self.max_tokens:
                     break
                 cost = best[start] + self.call_cost + count * per_text
                 if cost < best[end]:
