@@ -143,7 +143,10 @@ def main() -> None:
             faiss.omp_set_num_threads(1)
             _, approx = hnsw.search(queries, K)
             latency = time_single(lambda q: hnsw.search(q, K), queries[:200])
-            row = {"ef_search": ef, "recall_at_50": round(recall_at_k(approx, exact), 4)}
+            row: dict[str, Any] = {
+                "ef_search": ef,
+                "recall_at_50": round(recall_at_k(approx, exact), 4),
+            }
             row.update(latency)
             sweep.append(row)
             print(f"  efSearch {ef}: {row}")

@@ -171,7 +171,10 @@ def ensure_jars(
             f"-Dkafka.lib.dir={scratch}",
         ]
         try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+            try:
+                done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+            except subprocess.TimeoutExpired as exc:
+                raise BrokerError("Maven did not fetch the Kafka jars within 30 minutes") from exc
             if done.returncode != 0:
                 tail = _tail_text(done.stdout + done.stderr, 15)
                 raise BrokerError(
@@ -568,7 +571,11 @@ class KafkaBroker:
             "-c",
             str(props_path),
         ]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        except subprocess.TimeoutExpired as exc:
+            self._adopt_archives(exited_cleanly=False)
+            raise BrokerError("formatting Kafka storage took over 5 minutes") from exc
         self._adopt_archives(exited_cleanly=done.returncode == 0)
         if done.returncode != 0:
             tail = _tail_text(done.stdout + done.stderr, 15)

@@ -222,9 +222,11 @@ def rank(
     states = [None if s is None else affect_at(s, now_ms, hl) for s in states]
     aff = np.array([0.0 if s is None else s.mean(params.affect_prior) for s in states])
     pop = np.array(
-        [math.log1p(pop_scores.get(i, 0.0)) / math.log1p(pop_max) if pop_max > 0 else 0.0
-         for i in ids]
-    )  # fmt: skip
+        [
+            math.log1p(pop_scores.get(i, 0.0)) / math.log1p(pop_max) if pop_max > 0 else 0.0
+            for i in ids
+        ]
+    )
 
     if params.variant == "default":
         scores, lam = score_default(rel, aff, pop, emotion, params)

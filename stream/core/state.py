@@ -151,8 +151,11 @@ class ClickMood:
     confidence: float = 0.3
 
     def observe(self, action: str, ts: int) -> EmotionObs | None:
-        valence = {"purchase": self.purchase, "add_to_cart": self.add_to_cart,
-                   "skip": self.skip}.get(action, 0.0)  # fmt: skip
+        valence = {
+            "purchase": self.purchase,
+            "add_to_cart": self.add_to_cart,
+            "skip": self.skip,
+        }.get(action, 0.0)
         if valence == 0.0:
             return None
         ekman = [0.0] * len(EKMAN)
@@ -227,15 +230,17 @@ def fold_user(
     mood: EmotionObs | None = None
     ev = params.evidence
     if isinstance(event, ReviewObs):
-        mood = EmotionObs(event.valence, event.arousal, event.ekman, "review", event.ts,
-                          event.confidence)  # fmt: skip
+        mood = EmotionObs(
+            event.valence, event.arousal, event.ekman, "review", event.ts, event.confidence
+        )
         if event.item_vector is not None:
             weight = review_evidence(event.valence, event.rating, ev) * event.confidence
             taste_obs = TasteObs(event.item_vector, weight, event.ts)
         seen = seen.add(event.item_id, params.seen_max)
     elif isinstance(event, ChatObs):
-        mood = EmotionObs(event.valence, event.arousal, event.ekman, "chat", event.ts,
-                          event.confidence)  # fmt: skip
+        mood = EmotionObs(
+            event.valence, event.arousal, event.ekman, "chat", event.ts, event.confidence
+        )
         if event.item_vector is not None:
             weight = ev.chat_gain * review_sentiment(event.valence, None, ev) * event.confidence
             taste_obs = TasteObs(event.item_vector, weight, event.ts)
@@ -306,13 +311,16 @@ def fold_item(
         if event.rating is not None and params.rating_share > 0:
             share = EvidenceWeights(rating_share=params.rating_share)
             valence = review_sentiment(event.valence, event.rating, share)
-        affect, _ = fold_affect(affect, AffectObs(valence, event.ts, event.confidence),
-                                params.affect_half_life_s)  # fmt: skip
-        pop, _ = fold_popularity(pop, PopObs(event.ts, params.popularity.of("review")),
-                                 params.popularity_half_life_s)  # fmt: skip
+        affect, _ = fold_affect(
+            affect, AffectObs(valence, event.ts, event.confidence), params.affect_half_life_s
+        )
+        pop, _ = fold_popularity(
+            pop, PopObs(event.ts, params.popularity.of("review")), params.popularity_half_life_s
+        )
     elif isinstance(event, ClickObs):
-        pop, _ = fold_popularity(pop, PopObs(event.ts, params.popularity.of(event.action)),
-                                 params.popularity_half_life_s)  # fmt: skip
+        pop, _ = fold_popularity(
+            pop, PopObs(event.ts, params.popularity.of(event.action)), params.popularity_half_life_s
+        )
     new = ItemState(affect, pop)
     return new, ItemUpdate(affect.mean(), pop.score)
 
@@ -366,6 +374,13 @@ def recommend(
         cands = candidates_for(state.taste, index, n_candidates + len(state.seen))
     query = state.taste.query()
     cold = query is None or (index is not None and query.shape[0] != index.dim)
-    items = rank(cands, mood, affect=affect, popular=popular, seen=state.seen,
-                 params=rank_params, now_ms=now_ms)  # fmt: skip
+    items = rank(
+        cands,
+        mood,
+        affect=affect,
+        popular=popular,
+        seen=state.seen,
+        params=rank_params,
+        now_ms=now_ms,
+    )
     return Recommendation(tuple(items), mood, cold, rank_params.variant)

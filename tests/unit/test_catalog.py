@@ -21,19 +21,28 @@ def write_lines(path: Path, lines: list[str | bytes]) -> Path:
 
 
 def test_good_rows_are_read_and_bad_rows_reported_by_line(tmp_path: Path) -> None:
-    path = write_lines(tmp_path / "catalog.jsonl", [
-        json.dumps({"item_id": "a1", "title": "Nylon strings", "text": "Warm tone.",
-                    "tags": ["guitar"]}),
-        "",
-        "{broken",
-        json.dumps({"title": "no id"}),
-        json.dumps({"item_id": "a2", "title": "", "text": ""}),
-        json.dumps({"item_id": "a1", "title": "again", "text": "dup"}),
-        b'{"item_id": "a3", "title": "caf\xe9"}',
-        json.dumps([1, 2]),
-        json.dumps({"item_id": 42, "title": "Capo", "category": "accessories"}),
-        json.dumps({"item_id": "a4", "title": "x", "tags": "not-a-list"}),
-    ])  # fmt: skip
+    path = write_lines(
+        tmp_path / "catalog.jsonl",
+        [
+            json.dumps(
+                {
+                    "item_id": "a1",
+                    "title": "Nylon strings",
+                    "text": "Warm tone.",
+                    "tags": ["guitar"],
+                }
+            ),
+            "",
+            "{broken",
+            json.dumps({"title": "no id"}),
+            json.dumps({"item_id": "a2", "title": "", "text": ""}),
+            json.dumps({"item_id": "a1", "title": "again", "text": "dup"}),
+            b'{"item_id": "a3", "title": "caf\xe9"}',
+            json.dumps([1, 2]),
+            json.dumps({"item_id": 42, "title": "Capo", "category": "accessories"}),
+            json.dumps({"item_id": "a4", "title": "x", "tags": "not-a-list"}),
+        ],
+    )
     catalog = read_catalog(path)
     assert [i.item_id for i in catalog.items] == ["a1", "42"]
     assert catalog.items[0].document() == "Nylon strings. Warm tone."
@@ -69,12 +78,15 @@ def test_gzip_and_unreadable_files(tmp_path: Path) -> None:
 
 
 def test_review_texts(tmp_path: Path) -> None:
-    path = write_lines(tmp_path / "reviews.jsonl", [
-        json.dumps({"item_id": "a", "text": "great", "ts": 1000}),
-        json.dumps({"item_id": "a", "text": " ", "ts": 1000}),
-        json.dumps({"item_id": "a", "text": "great", "ts": "yesterday"}),
-        json.dumps({"text": "orphan", "ts": 5}),
-    ])  # fmt: skip
+    path = write_lines(
+        tmp_path / "reviews.jsonl",
+        [
+            json.dumps({"item_id": "a", "text": "great", "ts": 1000}),
+            json.dumps({"item_id": "a", "text": " ", "ts": 1000}),
+            json.dumps({"item_id": "a", "text": "great", "ts": "yesterday"}),
+            json.dumps({"text": "orphan", "ts": 5}),
+        ],
+    )
     read = read_review_texts(path)
     assert read.rows == (ReviewText("a", "great", 1000),)
     assert [(p.line, p.reason) for p in read.problems] == [

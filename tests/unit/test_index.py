@@ -42,8 +42,11 @@ def flat_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_flat_index_layout_manifest_and_exact_search(flat_dir: Path) -> None:
     assert {p.name for p in flat_dir.iterdir()} == {
-        "index.faiss", "ids.json", "vectors.npy", "manifest.json"
-    }  # fmt: skip
+        "index.faiss",
+        "ids.json",
+        "vectors.npy",
+        "manifest.json",
+    }
     manifest = read_manifest(flat_dir)
     assert (manifest.kind, manifest.dim, manifest.count) == ("flat", DIM, 500)
     assert manifest.metric == "inner_product" and manifest.model_sha256 == SHA
@@ -79,8 +82,9 @@ def test_vectors_ids_and_edges(flat_dir: Path) -> None:
 
 def test_hnsw_above_exact_max_records_recall(tmp_path: Path) -> None:
     vectors = clustered(4000, seed=2)
-    manifest = build_index(ids_for(4000), vectors, tmp_path / "h", SHA, exact_max=1000,
-                           n_queries=200)  # fmt: skip
+    manifest = build_index(
+        ids_for(4000), vectors, tmp_path / "h", SHA, exact_max=1000, n_queries=200
+    )
     assert manifest.kind == "hnsw" and manifest.hnsw_m == 32
     assert manifest.recall_at_50 is not None and manifest.recall_at_50 >= 0.95
     assert manifest.ef_search is not None and manifest.ef_search >= 64
@@ -95,9 +99,17 @@ def test_hnsw_above_exact_max_records_recall(tmp_path: Path) -> None:
 
 
 def test_unreachable_recall_falls_back_to_exact(tmp_path: Path) -> None:
-    manifest = build_index(ids_for(1500), clustered(1500, seed=4), tmp_path / "x", SHA,
-                           exact_max=100, ef_search=1, max_ef_search=1, recall_target=1.01,
-                           n_queries=50)  # fmt: skip
+    manifest = build_index(
+        ids_for(1500),
+        clustered(1500, seed=4),
+        tmp_path / "x",
+        SHA,
+        exact_max=100,
+        ef_search=1,
+        max_ef_search=1,
+        recall_target=1.01,
+        n_queries=50,
+    )
     assert manifest.kind == "flat" and "exact instead" in manifest.note
 
 

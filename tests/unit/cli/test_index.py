@@ -65,15 +65,30 @@ def write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
 
 
 def test_catalog_build_then_items(tmp_path: Path, fake_model: HashModel) -> None:
-    catalog = write_jsonl(tmp_path / "catalog.jsonl", [
-        {"item_id": "s1", "title": "Strings", "text": "Bright steel strings."},
-        {"item_id": "s2", "title": "Capo", "text": ""},
-        {"title": "orphan"},
-        {"item_id": "s3", "title": "Tuner", "text": "Clip-on tuner."},
-    ])  # fmt: skip
+    catalog = write_jsonl(
+        tmp_path / "catalog.jsonl",
+        [
+            {"item_id": "s1", "title": "Strings", "text": "Bright steel strings."},
+            {"item_id": "s2", "title": "Capo", "text": ""},
+            {"title": "orphan"},
+            {"item_id": "s3", "title": "Tuner", "text": "Clip-on tuner."},
+        ],
+    )
     out = tmp_path / "idx"
-    result = invoke(["index", "build", "--catalog", str(catalog), "--out", str(out),
-                     "--batch-size", "2", "--model-dir", str(tmp_path / "no-card")])  # fmt: skip
+    result = invoke(
+        [
+            "index",
+            "build",
+            "--catalog",
+            str(catalog),
+            "--out",
+            str(out),
+            "--batch-size",
+            "2",
+            "--model-dir",
+            str(tmp_path / "no-card"),
+        ]
+    )
     assert result.exit_code == 0, result.output
     assert "indexed 3 items (flat)" in result.stdout
     assert "skipped 1 catalog rows" in result.stderr and "line 3" in result.stderr
@@ -92,16 +107,20 @@ def test_catalog_build_then_items(tmp_path: Path, fake_model: HashModel) -> None
 
 
 def test_reviews_build_uses_only_the_past(tmp_path: Path, fake_model: HashModel) -> None:
-    reviews = write_jsonl(tmp_path / "reviews.jsonl", [
-        {"item_id": "old", "text": "first", "ts": 1_000},
-        {"item_id": "old", "text": "second", "ts": 2_000},
-        {"item_id": "mixed", "text": "early", "ts": 1_500},
-        {"item_id": "mixed", "text": "late", "ts": 9_000},
-        {"item_id": "future", "text": "not yet", "ts": 9_000},
-    ])  # fmt: skip
+    reviews = write_jsonl(
+        tmp_path / "reviews.jsonl",
+        [
+            {"item_id": "old", "text": "first", "ts": 1_000},
+            {"item_id": "old", "text": "second", "ts": 2_000},
+            {"item_id": "mixed", "text": "early", "ts": 1_500},
+            {"item_id": "mixed", "text": "late", "ts": 9_000},
+            {"item_id": "future", "text": "not yet", "ts": 9_000},
+        ],
+    )
     out = tmp_path / "idx"
-    result = invoke(["index", "build", "--from-reviews", str(reviews), "--until", "5000",
-                     "--out", str(out)])  # fmt: skip
+    result = invoke(
+        ["index", "build", "--from-reviews", str(reviews), "--until", "5000", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert read_ids(out) == ["mixed", "old"]
     vec = FaissItemIndex.load(out).vectors(["old", "mixed"])
@@ -116,8 +135,20 @@ def test_custom_review_loader_hook(tmp_path: Path, fake_model: HashModel) -> Non
     source = tmp_path / "anything.bin"
     source.write_bytes(b"opaque")
     loader = f"{__name__}:fake_loader"
-    result = invoke(["index", "build", "--from-reviews", str(source), "--until", "1970-01-02",
-                     "--reviews-format", loader, "--out", str(tmp_path / "i")])  # fmt: skip
+    result = invoke(
+        [
+            "index",
+            "build",
+            "--from-reviews",
+            str(source),
+            "--until",
+            "1970-01-02",
+            "--reviews-format",
+            loader,
+            "--out",
+            str(tmp_path / "i"),
+        ]
+    )
     assert result.exit_code == 0, result.output
     assert read_ids(tmp_path / "i") == ["x"]
 
@@ -175,13 +206,26 @@ def test_data_errors_are_one_readable_line(
 def test_end_to_end_with_a_real_onnx_model(tmp_path: Path) -> None:
     """No fake: the tiny ONNX model through OnnxSentimentModel.from_settings."""
     model_dir = build_tiny_model(tmp_path / "model")
-    catalog = write_jsonl(tmp_path / "c.jsonl", [
-        {"item_id": "good", "title": "great amazing guitar", "text": ""},
-        {"item_id": "bad", "title": "terrible awful strings", "text": ""},
-    ])  # fmt: skip
+    catalog = write_jsonl(
+        tmp_path / "c.jsonl",
+        [
+            {"item_id": "good", "title": "great amazing guitar", "text": ""},
+            {"item_id": "bad", "title": "terrible awful strings", "text": ""},
+        ],
+    )
     out = tmp_path / "idx"
-    result = invoke(["index", "build", "--catalog", str(catalog), "--out", str(out),
-                     "--model-dir", str(model_dir)])  # fmt: skip
+    result = invoke(
+        [
+            "index",
+            "build",
+            "--catalog",
+            str(catalog),
+            "--out",
+            str(out),
+            "--model-dir",
+            str(model_dir),
+        ]
+    )
     assert result.exit_code == 0, result.output
     card_sha = hashlib.sha256((model_dir / "card.json").read_bytes()).hexdigest()
     assert read_manifest(out).model_sha256 == card_sha == cli_index.model_fingerprint(model_dir)
@@ -193,8 +237,20 @@ def test_amazon_reviews_before_a_split(tmp_path: Path, fake_model: HashModel) ->
     if not AMAZON.is_file():
         pytest.skip("../shared/data not present")
     out = tmp_path / "amazon"
-    result = invoke(["index", "build", "--from-reviews", str(AMAZON), "--until", "2013-01-01",
-                     "--reviews-per-item", "2", "--out", str(out)])  # fmt: skip
+    result = invoke(
+        [
+            "index",
+            "build",
+            "--from-reviews",
+            str(AMAZON),
+            "--until",
+            "2013-01-01",
+            "--reviews-per-item",
+            "2",
+            "--out",
+            str(out),
+        ]
+    )
     assert result.exit_code == 0, result.output
     manifest = read_manifest(out)
     assert 300 < manifest.count < 900  # items with a review before 2013 only

@@ -164,8 +164,9 @@ def test_popularity_variant_and_cold_users_get_popular_items() -> None:
 def test_short_lists_are_filled_from_popularity_without_repeats() -> None:
     c = cands(["a", "b"], [0.9, 0.8])
     popular = [("a", 9.0), ("s", 8.0), ("p", 7.0), ("q", 6.0)]
-    items = rank(c, CALM, affect={}, popular=popular, seen={"s"}, params=RankParams(top_k=4),
-                 now_ms=NOW)  # fmt: skip
+    items = rank(
+        c, CALM, affect={}, popular=popular, seen={"s"}, params=RankParams(top_k=4), now_ms=NOW
+    )
     assert [i.item_id for i in items] == ["a", "b", "p", "q"]
     assert [i.relevance for i in items[2:]] == [0.0, 0.0]
     assert items[2].score <= items[1].score
@@ -173,8 +174,9 @@ def test_short_lists_are_filled_from_popularity_without_repeats() -> None:
 
 def test_affect_lookup_may_be_a_function_and_results_serialise() -> None:
     c = cands(["a"], [0.5])
-    items = rank(c, SAD, affect=lambda i: reviewed(0.5), popular=[], seen=(), params=RankParams(),
-                 now_ms=NOW)  # fmt: skip
+    items = rank(
+        c, SAD, affect=lambda i: reviewed(0.5), popular=[], seen=(), params=RankParams(), now_ms=NOW
+    )
     assert items[0].affect == pytest.approx(0.5 * 10 / 12)
     assert set(items[0].to_dict()) == {"item_id", "score", "relevance", "affect"}
 

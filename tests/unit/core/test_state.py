@@ -174,8 +174,16 @@ def test_any_history_round_trips_and_recommends_unseen_items(history: list) -> N
         assert update.emotion.weight >= 0
     assert UserState.from_dict(json.loads(json.dumps(state.to_dict()))) == state
     popular = [(f"item{i:03d}", float(200 - i)) for i in range(40)]
-    rec = recommend(state, index=INDEX, affect={}, popular=popular, rank_params=RankParams(),
-                    user_params=P, now_ms=T0 + 10**9 + 1, n_candidates=30)  # fmt: skip
+    rec = recommend(
+        state,
+        index=INDEX,
+        affect={},
+        popular=popular,
+        rank_params=RankParams(),
+        user_params=P,
+        now_ms=T0 + 10**9 + 1,
+        n_candidates=30,
+    )
     ids = [i.item_id for i in rec.items]
     assert len(ids) == len(set(ids)) == 10
     assert not any(i in state.seen for i in ids)
@@ -186,8 +194,16 @@ def test_recommend_follows_taste_and_asks_for_enough_candidates() -> None:
     state = UserState()
     for i, item in enumerate(["item010", "item011", "item012"]):
         state, _ = fold_user(state, review(item, 0.9, 5, T0 + i, index), P)
-    rec = recommend(state, index=index, affect={}, popular=[], rank_params=RankParams(),
-                    user_params=P, now_ms=T0 + 10, n_candidates=50)  # fmt: skip
+    rec = recommend(
+        state,
+        index=index,
+        affect={},
+        popular=[],
+        rank_params=RankParams(),
+        user_params=P,
+        now_ms=T0 + 10,
+        n_candidates=50,
+    )
     assert not rec.cold and index.asked == [50 + 3]
     query = state.taste.query()
     assert query is not None
@@ -203,8 +219,15 @@ def test_cold_user_gets_popularity() -> None:
             items.get(item, ItemState()), click(item, "purchase", T0 + i), ItemParams()
         )
     popular = top_popular({k: v.popularity for k, v in items.items()}, 10, T0 + 10, 7 * 86400.0)
-    rec = recommend(UserState(), index=INDEX, affect={}, popular=popular, rank_params=RankParams(),
-                    user_params=P, now_ms=T0 + 10)  # fmt: skip
+    rec = recommend(
+        UserState(),
+        index=INDEX,
+        affect={},
+        popular=popular,
+        rank_params=RankParams(),
+        user_params=P,
+        now_ms=T0 + 10,
+    )
     # item003 was bought after item001, so it has decayed less
     assert rec.cold and [i.item_id for i in rec.items] == ["item002", "item003", "item001"]
     assert rec.items[0].score == pytest.approx(2.0, rel=1e-6)
@@ -215,11 +238,25 @@ def test_a_taste_from_another_model_space_is_treated_as_cold() -> None:
     other = ArrayIndex(50, seed=1)
     other.dim = DIM + 4  # type: ignore[misc]
     state, _ = fold_user(UserState(), review("item001", 0.9, 5, T0), P)
-    rec = recommend(state, index=other, affect={}, popular=[("item007", 1.0)],
-                    rank_params=RankParams(), user_params=P, now_ms=T0 + 1)  # fmt: skip
+    rec = recommend(
+        state,
+        index=other,
+        affect={},
+        popular=[("item007", 1.0)],
+        rank_params=RankParams(),
+        user_params=P,
+        now_ms=T0 + 1,
+    )
     assert rec.cold and [i.item_id for i in rec.items] == ["item007"] and other.asked == []
-    warm = recommend(state, index=INDEX, affect={}, popular=[], user_params=P, now_ms=T0 + 1,
-                     rank_params=RankParams(variant="popularity"))  # fmt: skip
+    warm = recommend(
+        state,
+        index=INDEX,
+        affect={},
+        popular=[],
+        user_params=P,
+        now_ms=T0 + 1,
+        rank_params=RankParams(variant="popularity"),
+    )
     assert not warm.cold and warm.items == ()
 
 

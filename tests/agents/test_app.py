@@ -1,0 +1,74 @@
+"""The Faust agents without a broker (``agent.test_context()``, ``memory://``): the wiring of
+decode -> processor -> send, with outbound sends captured."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from stream.app import Coalescer, make_app
+from stream.index import FaissItemIndex, build_index
+from stream.sentiment import OnnxSentimentModel
+from stream.settings import Settings
+from tests.fixtures.tiny_model import build_tiny_model
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Any:
+    model_dir = build_tiny_model(tmp_path / "model")
+    rng = np.random.default_rng(1)
+    ids = [f"item-{i}" for i in range(20)]
+    build_index(ids, rng.normal(size=(20, 384)).astype(np.float32), tmp_path / "index", "sha")
+    settings = Settings(model_dir=str(model_dir), index_dir=str(tmp_path / "index"),
+                        web_port=0, data_dir=str(tmp_path / "data"), batch_wait_ms=1,
+                        recommend_interval_ms=0, app_id="agent-test")
+    model = OnnxSentimentModel.from_settings(settings)
+    return make_app(settings, model=model, index=FaissItemIndex.load(tmp_path / "index"))
+
+
+async def test_user_events_agent_sends_recommendations_and_dead_letters(app: Any,
+                                                                         monkeypatch: Any) -> None:
+    sent: list[tuple[str, Any]] = []
+
+    async def capture(self: Any, *args: Any, key: Any = None, value: Any = None, **kw: Any) -> None:
+        sent.append((self.get_topic_name(), value))
+
+    monkeypatch.setattr(type(app.topic("x")), "send", capture)
+    user_events, _ = app.moodstream["agents"]
+    good = {"event_id": "k1", "user_id": "u1", "item_id": "item-3", "action": "purchase",
+            "ts": 1_000}
+    async with user_events.test_context() as agent:
+        await put(agent, "moodstream.clicks.v1", b"{broken", 0)
+        await put(agent, "moodstream.clicks.v1", json.dumps(good).encode(), 1)
+    assert sent, "nothing was sent"
+    kinds = {name: value for name, value in sent}
+    assert any(name.endswith("recommendations.v1") for name, _ in sent)
+    assert kinds.get("moodstream.deadletter.v1", {}).get("error_kind") == "malformed_json"
+
+
+async def put(agent: Any, topic: str, value: bytes, offset: int) -> None:
+    """``agent.put`` with the source topic set: the agent reads several topics."""
+    message = agent.to_message(b"u1", value, offset=offset)
+    message.topic = topic
+    channel = agent.stream().channel
+    await channel.put(await channel.decode(message))
+    async with agent.new_value_processed:
+        await agent.new_value_processed.wait()
+    if agent._crash_reason:
+        raise agent._crash_reason
+
+
+def test_coalescer_holds_back_and_hands_out_the_latest() -> None:
+    c = Coalescer(interval_ms=100)
+    assert c.offer("u", "e1", 1, now=1000)
+    assert not c.offer("u", "e2", 2, now=1050)
+    assert not c.offer("u", "e3", 3, now=1060)
+    assert c.due(1090) == []
+    assert c.due(1100) == [("u", "e3", 3)]
+    assert c.offer("v", "x", 1, now=1100)
+    c.forget("v")
+    assert c.offer("v", "y", 2, now=1101)

@@ -1,0 +1,105 @@
+"""The per-batch work of the agents and the replay, on the real adapters with tiny artifacts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from stream.contract import validate_value
+from stream.index import FaissItemIndex, build_index
+from stream.processor import Decoded, Processor
+from stream.records import Chat, Click, Erasure, Review
+from stream.sentiment import OnnxSentimentModel
+from stream.settings import Settings
+from tests.fixtures.tiny_model import build_tiny_model
+
+ITEMS = [f"item-{i}" for i in range(40)]
+
+
+@pytest.fixture(scope="module")
+def processor(tmp_path_factory: pytest.TempPathFactory) -> Processor:
+    root = tmp_path_factory.mktemp("proc")
+    model_dir = build_tiny_model(root / "model")
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(4, 384))
+    vectors = np.stack([centres[i % 4] + 0.3 * rng.normal(size=384) for i in range(len(ITEMS))])
+    build_index(ITEMS, vectors.astype(np.float32), root / "index", "sha")
+    settings = Settings(model_dir=str(model_dir), index_dir=str(root / "index"))
+    model = OnnxSentimentModel.from_settings(settings)
+    return Processor(settings, model, FaissItemIndex.load(root / "index"))
+
+
+def review(eid: str, user: str, item: str, text: str, ts: int, rating: int | None = None) -> Decoded:
+    return Decoded("reviews", Review(event_id=eid, user_id=user, item_id=item, text=text, ts=ts,
+                                     rating=rating))
+
+
+def click(eid: str, user: str, item: str, action: str, ts: int) -> Decoded:
+    return Decoded("clicks", Click(event_id=eid, user_id=user, item_id=item, action=action, ts=ts))
+
+
+def chat(eid: str, user: str, text: str, ts: int) -> Decoded:
+    return Decoded("chats", Chat(event_id=eid, user_id=user, text=text, session_id="s", ts=ts))
+
+
+def fold(p: Processor, batch: list[Decoded], users: dict[str, Any], seen: dict[str, Any],
+         items: dict[str, Any] | None = None) -> Any:
+    out = p.fold_batch(batch, p.score(batch), users, seen, now_ms=0)
+    for _, value in out.item_events:
+        p.fold_item(value, items if items is not None else {})
+    return out
+
+
+def test_batch_folds_in_order_with_one_score_row_per_text(processor: Processor) -> None:
+    users: dict[str, Any] = {}
+    seen: dict[str, Any] = {}
+    items: dict[str, Any] = {}
+    batch = [
+        review("r1", "pos", "item-1", "great wonderful love it", 1000, 5),
+        click("k1", "pos", "item-2", "view", 1001),
+        review("r2", "neg", "item-3", "terrible awful hate it", 1002, 1),
+        chat("c1", "neg", "angry furious worst day", 1003),
+    ]
+    out = fold(processor, batch, users, seen, items)
+    assert out.counts == {"reviews": 2, "clicks": 1, "chats": 1}
+    assert out.triggers == {"pos": ("k1", 1001), "neg": ("c1", 1003)}
+    assert [k for k, _ in out.item_events] == ["item-1", "item-2", "item-3"]
+    pos = processor.recommend("pos", "k1", 1001, users, items, 2000)
+    neg = processor.recommend("neg", "c1", 1003, users, items, 2000)
+    assert pos is not None and neg is not None
+    assert pos["emotion"]["valence"] > 0 > neg["emotion"]["valence"]
+    assert neg["emotion"]["dominant"] == "anger"
+    for rec in (pos, neg):
+        validate_value("recommendations", rec)
+    assert "item-1" not in {i["item_id"] for i in pos["items"]}  # reviewed: never again
+    assert "item-3" not in {i["item_id"] for i in neg["items"]}
+
+
+def test_duplicates_unknown_items_and_erasure(processor: Processor) -> None:
+    users: dict[str, Any] = {}
+    seen: dict[str, Any] = {}
+    first = fold(processor, [click("k1", "u", "item-5", "purchase", 10)], users, seen)
+    state_after_first = dict(users)
+    again = fold(processor, [click("k1", "u", "item-5", "purchase", 10),
+                             click("k2", "u", "nope", "view", 11)], users, seen)
+    assert first.counts == {"clicks": 1}
+    assert again.duplicates == 1 and again.counts == {}
+    assert [(d.record.event_id, e.kind) for d, e in again.rejected] == [("k2", "unknown_item")]
+    assert users == state_after_first  # neither the duplicate nor the bad event changed state
+    gone = fold(processor, [Decoded("erasure", Erasure(user_id="u", ts=12))], users, seen)
+    assert gone.erased == ["u"] and "u" not in users and "u" not in seen
+    assert processor.recommend("u", "k1", 10, users, {}, 20) is None
+
+
+def test_same_events_fold_to_the_same_state(processor: Processor) -> None:
+    events = [review(f"r{i}", f"u{i % 3}", f"item-{i}", "good sound" if i % 2 else "bad sound",
+                     100 + i, 1 + i % 5) for i in range(12)]
+    states = []
+    for _ in range(2):
+        users: dict[str, Any] = {}
+        fold(processor, events, users, {})
+        states.append(users)
+    assert states[0] == states[1]
