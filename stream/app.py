@@ -41,9 +41,13 @@ class Metrics:
 
     def __post_init__(self) -> None:
         r = self.registry
-        self.events = Counter("moodstream_events_total", "valid events folded", ["kind"], registry=r)
+        self.events = Counter(
+            "moodstream_events_total", "valid events folded", ["kind"], registry=r
+        )
         self.dead = Counter(
-            "moodstream_dead_letters_total", "values sent to the dead-letter topic", ["kind"],
+            "moodstream_dead_letters_total",
+            "values sent to the dead-letter topic",
+            ["kind"],
             registry=r,
         )
         self.duplicates = Counter(
@@ -54,14 +58,20 @@ class Metrics:
             "moodstream_recommendations_total", "recommendations emitted", registry=r
         )
         self.latency = Histogram(
-            "moodstream_event_to_recommendation_seconds", "event time to emit",
-            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=r,
+            "moodstream_event_to_recommendation_seconds",
+            "event time to emit",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
         )
         self.batch = Histogram(
-            "moodstream_batch_size", "events per micro-batch",
-            buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=r,
+            "moodstream_batch_size",
+            "events per micro-batch",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=r,
         )
-        self.provider = Info("moodstream_model", "model version and ONNX Runtime provider", registry=r)
+        self.provider = Info(
+            "moodstream_model", "model version and ONNX Runtime provider", registry=r
+        )
         self.index_items = Gauge("moodstream_index_items", "items in the served index", registry=r)
 
 
@@ -131,8 +141,13 @@ def make_app(
         logging_config=None,
     )
     metrics = Metrics()
-    metrics.provider.info({"model_version": model.version, "provider": _provider(model),
-                           "index_version": index.version})
+    metrics.provider.info(
+        {
+            "model_version": model.version,
+            "provider": _provider(model),
+            "index_version": index.version,
+        }
+    )
     metrics.index_items.set(len(index.ids()))
     processor = Processor(settings, model, index)
     coalescer = Coalescer(settings.recommend_interval_ms)
@@ -187,15 +202,20 @@ def make_app(
     @app.agent(input_topic, name="user-events")
     async def user_events(stream: faust.StreamT) -> None:
         loop = asyncio.get_running_loop()
-        async for batch in stream.take_events(settings.batch_size, settings.batch_wait_ms / 1000):
+        wait_s = settings.batch_wait_ms / 1000
+        batches = stream.take_events(settings.batch_size, wait_s)  # type: ignore[attr-defined]
+        async for batch in batches:
             metrics.batch.observe(len(batch))
             decoded: list[Decoded] = []
             for event in batch:
                 kind = kind_of.get(event.message.topic, "")
                 try:
-                    record = decode(kind, event.message.value,
-                                    max_value_bytes=settings.max_value_bytes,
-                                    max_text_bytes=settings.max_text_bytes)
+                    record = decode(
+                        kind,
+                        event.message.value,
+                        max_value_bytes=settings.max_value_bytes,
+                        max_text_bytes=settings.max_text_bytes,
+                    )
                     _check_key(record, event.message.key)
                 except DeadLetter as exc:
                     await send_dead(exc, event)
@@ -205,8 +225,8 @@ def make_app(
             outcome = processor.fold_batch(decoded, scores, users, seen, now_ms(), _enter)
             for item_id, item_event in outcome.item_events:
                 await item_events.send(key=item_id.encode(), value=item_event)
-            for d, exc in outcome.rejected:
-                await send_dead(exc, d.source)
+            for d, problem in outcome.rejected:
+                await send_dead(problem, d.source)
             metrics.duplicates.inc(outcome.duplicates)
             for kind, count in outcome.counts.items():
                 metrics.events.labels(kind).inc(count)
@@ -234,11 +254,19 @@ def make_app(
 
     @app.page("/health")
     async def health_page(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok", "model": model.version, "index": index.version,
-                         "provider": _provider(model)})
+        return web.json(
+            {
+                "status": "ok",
+                "model": model.version,
+                "index": index.version,
+                "provider": _provider(model),
+            }
+        )
 
     app.moodstream = {  # type: ignore[attr-defined]
-        "metrics": metrics, "processor": processor, "coalescer": coalescer,
+        "metrics": metrics,
+        "processor": processor,
+        "coalescer": coalescer,
         "tables": {"users": users, "seen": seen, "items": items},
         "agents": (user_events, item_updates),
     }
@@ -262,5 +290,3 @@ def _check_key(record: Review | Chat | Click | Erasure | Any, key: bytes | None)
     user = getattr(record, "user_id", None)
     if key is not None and user is not None and key != user.encode():
         raise DeadLetter("schema", f"message key {key[:64]!r} does not match user_id {user!r}")
-
-

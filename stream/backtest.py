@@ -870,7 +870,10 @@ def run_backtest(
         items=len({e.item_id for e in events}),
         first=iso_day(int(tl.ts[0])),
         last=iso_day(int(tl.ts[-1])),
+        density=len(events)
+        / max(len({e.user_id for e in events}) * len({e.item_id for e in events}), 1),
         texts_truncated_by_model=int(np.count_nonzero(scores.truncated)),
+        model_vs_stars=model_agreement(events, scores),
         scores_cache=None if cache_file is None else str(cache_file),
         scores_cache_hit=hit,
     )
@@ -903,6 +906,29 @@ def run_backtest(
         },
     }
     return BacktestResult(info, proto, shown, tuning, tl, report_mask, timings)
+
+
+def model_agreement(events: Sequence[Review], scores: Scores) -> dict[str, float] | None:
+    """How well the model's valence matches the stars: the error the rating_oracle removes."""
+    rows = [i for i, e in enumerate(events) if e.rating is not None]
+    if len(rows) < 2:
+        return None
+    valence = np.asarray(scores.valence, dtype=np.float64)[rows]
+    stars = np.array([(events[i].rating or 3) - 3 for i in rows], dtype=np.float64) / 2.0
+    pearson = 0.0
+    if valence.std() > 0 and stars.std() > 0:
+        pearson = float(np.corrcoef(valence, stars)[0, 1])
+    polar = stars != 0
+    negative = stars < 0
+    agree = np.sign(valence[polar]) == np.sign(stars[polar])
+    return {
+        "pearson": round(pearson, 4),
+        "polar": int(polar.sum()),
+        "sign_accuracy": round(float(agree.mean()) if agree.size else 0.0, 4),
+        "negative_recall": round(
+            float((valence[negative] < 0).mean()) if negative.any() else 0.0, 4
+        ),
+    }
 
 
 def _reachable_share(tl: Timeline, mask: npt.NDArray[np.bool_]) -> float:

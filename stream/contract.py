@@ -66,7 +66,9 @@ def decode(kind: str, raw: bytes | None, *, max_value_bytes: int, max_text_bytes
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DeadLetter("malformed_json", f"{exc.msg} at line {exc.lineno} col {exc.colno}") from None
+        raise DeadLetter(
+            "malformed_json", f"{exc.msg} at line {exc.lineno} col {exc.colno}"
+        ) from None
     validate_value(kind, value)
     body = value.get("text") if isinstance(value, dict) else None
     if isinstance(body, str) and len(body.encode("utf-8")) > max_text_bytes:
@@ -80,7 +82,11 @@ def _bounded_raw(raw: bytes) -> tuple[str, str, bool]:
     try:
         return cut.decode("utf-8"), "utf-8", len(raw) > RAW_LIMIT
     except UnicodeDecodeError as exc:
-        if len(raw) > RAW_LIMIT and exc.start >= len(cut) - 3 and exc.reason == "unexpected end of data":
+        if (
+            len(raw) > RAW_LIMIT
+            and exc.start >= len(cut) - 3
+            and exc.reason == "unexpected end of data"
+        ):
             return cut[: exc.start].decode("utf-8"), "utf-8", True
     b64 = base64.b64encode(raw[: RAW_LIMIT * 3 // 4]).decode("ascii")
     return b64, "base64", len(raw) > RAW_LIMIT * 3 // 4

@@ -74,8 +74,11 @@ class DemoStats:
             "worker_events": self.worker_events,
             "recommendations": self.recommendations,
             "dead_letters": dict(self.dead),
-            "latency_ms": {"p50": self.percentile(0.5), "p99": self.percentile(0.99),
-                           "samples": len(self.latencies)},
+            "latency_ms": {
+                "p50": self.percentile(0.5),
+                "p99": self.percentile(0.99),
+                "samples": len(self.latencies),
+            },
             "events_per_s": round(self.events_per_s(), 1),
             "provider": self.provider,
             "model_version": self.model,
@@ -100,11 +103,17 @@ def render(stats: DemoStats, users: int = 6) -> Group:
     recent = list(stats.latest.values())[-users:]
     for value in reversed(recent):
         emo = value["emotion"]
-        items = ", ".join(f"{i['item_id']} ({i['score']:.2f}, {i['affect']:+.2f})"
-                          for i in value["items"][:4])
+        items = ", ".join(
+            f"{i['item_id']} ({i['score']:.2f}, {i['affect']:+.2f})" for i in value["items"][:4]
+        )
         colour = "green" if emo["valence"] > 0.1 else "red" if emo["valence"] < -0.1 else "white"
-        table.add_row(value["user_id"], f"[{colour}]{emo['valence']:+.2f}[/]",
-                      f"{emo['arousal']:.2f}", emo["dominant"], items)
+        table.add_row(
+            value["user_id"],
+            f"[{colour}]{emo['valence']:+.2f}[/]",
+            f"{emo['arousal']:.2f}",
+            emo["dominant"],
+            items,
+        )
     footer = f"model {stats.model} · index {stats.index} · produced {sum(stats.produced.values())}"
     return Group(Panel(head, title="moodstream demo"), table, footer)
 
@@ -138,8 +147,11 @@ async def create_topics(settings: Settings) -> None:
     try:
         existing = set(await admin.list_topics())
         wanted = [settings.topic(k) for k in ALL_KINDS]
-        new = [NewTopic(t, settings.partitions, settings.replication) for t in wanted
-               if t not in existing]
+        new = [
+            NewTopic(t, settings.partitions, settings.replication)
+            for t in wanted
+            if t not in existing
+        ]
         if new:
             await admin.create_topics(new)
     finally:
@@ -155,12 +167,16 @@ def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
     handle = log_path.open("ab")
     return subprocess.Popen(
         [sys.executable, "-c", "from stream.cli import main; main()", "worker"],
-        env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
-async def wait_ready(port: int, proc: subprocess.Popen[bytes], log_path: Path,
-                     timeout: float = 180.0) -> dict[str, Any]:
+async def wait_ready(
+    port: int, proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 180.0
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -173,15 +189,30 @@ async def wait_ready(port: int, proc: subprocess.Popen[bytes], log_path: Path,
     raise BrokerError(f"the worker did not answer /health within {timeout:.0f}s (log {log_path})")
 
 
-async def produce_simulation(settings: Settings, stats: DemoStats, rate: float, seed: int,
-                             users: int, bad_rate: float, stop: asyncio.Event) -> None:
+async def produce_simulation(
+    settings: Settings,
+    stats: DemoStats,
+    rate: float,
+    seed: int,
+    users: int,
+    bad_rate: float,
+    stop: asyncio.Event,
+) -> None:
     """Paced in real time: each value goes out when the wall clock reaches its event time."""
     from aiokafka import AIOKafkaProducer
 
     start_ms = int(time.time() * 1000)
-    sim = Simulation(SimConfig(seed=seed, n_users=users, n_events=None, rate=rate,
-                               start_ms=start_ms, bad_rate=bad_rate,
-                               id_prefix=f"demo{start_ms}-"))
+    sim = Simulation(
+        SimConfig(
+            seed=seed,
+            n_users=users,
+            n_events=None,
+            rate=rate,
+            start_ms=start_ms,
+            bad_rate=bad_rate,
+            id_prefix=f"demo{start_ms}-",
+        )
+    )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(settings.broker), linger_ms=5)
     await producer.start()
     try:
@@ -205,8 +236,13 @@ async def consume_outputs(settings: Settings, stats: DemoStats, stop: asyncio.Ev
     from aiokafka import AIOKafkaConsumer
 
     recs, dead = settings.topic("recommendations"), settings.topic("deadletter")
-    consumer = AIOKafkaConsumer(recs, dead, bootstrap_servers=bootstrap_servers(settings.broker),
-                                auto_offset_reset="latest", group_id=None)
+    consumer = AIOKafkaConsumer(
+        recs,
+        dead,
+        bootstrap_servers=bootstrap_servers(settings.broker),
+        auto_offset_reset="latest",
+        group_id=None,
+    )
     await consumer.start()
     try:
         while not stop.is_set():
@@ -234,9 +270,17 @@ async def poll_metrics(port: int, stats: DemoStats, stop: asyncio.Event) -> None
         await asyncio.sleep(0.5)
 
 
-async def run_demo(settings: Settings, *, rate: float, duration: float | None, seed: int,
-                   users: int, bad_rate: float, work_dir: Path, live: bool = True
-                   ) -> DemoStats:
+async def run_demo(
+    settings: Settings,
+    *,
+    rate: float,
+    duration: float | None,
+    seed: int,
+    users: int,
+    bad_rate: float,
+    work_dir: Path,
+    live: bool = True,
+) -> DemoStats:
     """Worker + simulator + view until ``duration`` passes or Ctrl-C; returns the stats."""
     await create_topics(settings)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -246,19 +290,26 @@ async def run_demo(settings: Settings, *, rate: float, duration: float | None, s
     stop = asyncio.Event()
     try:
         health = await wait_ready(settings.web_port, proc, log_path)
-        stats.provider, stats.model, stats.index = (health["provider"], health["model"],
-                                                    health["index"])
+        stats.provider, stats.model, stats.index = (
+            health["provider"],
+            health["model"],
+            health["index"],
+        )
         stats.started = time.monotonic()
         tasks = [
             asyncio.create_task(consume_outputs(settings, stats, stop)),
             asyncio.create_task(poll_metrics(settings.web_port, stats, stop)),
         ]
         await asyncio.sleep(1.0)  # let the output consumer join before events flow
-        tasks.append(asyncio.create_task(
-            produce_simulation(settings, stats, rate, seed, users, bad_rate, stop)))
+        tasks.append(
+            asyncio.create_task(
+                produce_simulation(settings, stats, rate, seed, users, bad_rate, stop)
+            )
+        )
         deadline = None if duration is None else time.monotonic() + duration
-        with Live(render(stats), refresh_per_second=4, transient=not live,
-                  redirect_stderr=False) as view:
+        with Live(
+            render(stats), refresh_per_second=4, transient=not live, redirect_stderr=False
+        ) as view:
             while deadline is None or time.monotonic() < deadline:
                 await asyncio.sleep(0.25)
                 view.update(render(stats))

@@ -35,7 +35,7 @@ class DatasetError(MoodstreamError):
     """A dataset file cannot be read at all (single bad rows are skipped, not raised)."""
 
 
-class DeadLetter(MoodstreamError):  # noqa: N818 - a control-flow signal, like faust's Skip
+class DeadLetter(MoodstreamError):
     """A consumed value that must go to the dead-letter topic instead of the core.
 
     ``kind`` is a stable, machine-readable reason (``malformed_json``, ``schema``, ``encoding``,

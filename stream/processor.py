@@ -91,7 +91,11 @@ class Processor:
         return self.model.predict(texts) if texts else None
 
     def fold_batch(
-        self, batch: Sequence[Decoded], scores: Scores | None, users: Table, seen: Table,
+        self,
+        batch: Sequence[Decoded],
+        scores: Scores | None,
+        users: Table,
+        seen: Table,
         now_ms: int,
         enter: Callable[[Decoded], None] | None = None,
     ) -> Outcome:
@@ -105,7 +109,7 @@ class Processor:
             text_row = -1
             if d.kind in ("reviews", "chats"):
                 text_row, row = row, row + 1
-            rec = d.record
+            rec: Any = d.record
             if d.kind == "erasure":
                 self._erase(rec.user_id, users, seen)
                 out.erased.append(rec.user_id)
@@ -114,20 +118,31 @@ class Processor:
                 continue
             item_id = getattr(rec, "item_id", None)
             if d.kind in ("reviews", "clicks") and item_id not in self._known:
-                out.rejected.append((d, DeadLetter(
-                    "unknown_item", f"item_id {item_id!r} is not in index {self.index.version}"
-                )))
+                out.rejected.append(
+                    (
+                        d,
+                        DeadLetter(
+                            "unknown_item",
+                            f"item_id {item_id!r} is not in index {self.index.version}",
+                        ),
+                    )
+                )
                 continue
-            window = dedup.DedupState.from_dict(seen[rec.user_id]) if rec.user_id in seen else (
-                dedup.DedupState())
-            window, new = dedup.fold(window, rec.event_id, rec.ts,
-                                     window_s=self.settings.dedup_window_s)
+            remembered = seen.get(rec.user_id)
+            window = (
+                dedup.DedupState()
+                if remembered is None
+                else (dedup.DedupState.from_dict(remembered))
+            )
+            window, new = dedup.fold(
+                window, rec.event_id, rec.ts, window_s=self.settings.dedup_window_s
+            )
             if not new:
                 out.duplicates += 1
                 continue
             seen[rec.user_id] = window.to_dict()
             event = self._observe(d, scores, text_row)
-            raw = users[rec.user_id] if rec.user_id in users else None
+            raw = users.get(rec.user_id)
             state = UserState() if raw is None else UserState.from_dict(raw)
             state, _ = fold_user(state, event, self.user_params)
             users[rec.user_id] = state.to_dict()
@@ -148,27 +163,58 @@ class Processor:
         return self.index.vectors([item_id])[0]
 
     def _observe(self, d: Decoded, scores: Scores | None, row: int) -> UserEvent:
-        rec = d.record
+        rec: Any = d.record
         if d.kind == "clicks":
-            return ClickObs(rec.user_id, rec.item_id, rec.action, rec.dwell_ms or 0, rec.ts,
-                            self._vector(rec.item_id))
+            return ClickObs(
+                rec.user_id,
+                rec.item_id,
+                rec.action,
+                rec.dwell_ms or 0,
+                rec.ts,
+                self._vector(rec.item_id),
+            )
         assert scores is not None
         valence, ekman, arousal, confidence = _affect_of(scores, row, rec.text)
         if d.kind == "reviews":
-            return ReviewObs(rec.user_id, rec.item_id, valence, ekman, arousal, rec.rating,
-                             rec.ts, self._vector(rec.item_id), confidence)
-        return ChatObs(rec.user_id, valence, ekman, arousal, rec.ts, rec.item_id,
-                       self._vector(rec.item_id), confidence)
+            return ReviewObs(
+                rec.user_id,
+                rec.item_id,
+                valence,
+                ekman,
+                arousal,
+                rec.rating,
+                rec.ts,
+                self._vector(rec.item_id),
+                confidence,
+            )
+        return ChatObs(
+            rec.user_id,
+            valence,
+            ekman,
+            arousal,
+            rec.ts,
+            rec.item_id,
+            self._vector(rec.item_id),
+            confidence,
+        )
 
     # ------------------------------------------------------------------ item side
     def fold_item(self, value: dict[str, Any], items: Table) -> None:
         item_id = value["item_id"]
-        raw = items[item_id] if item_id in items else None
+        raw = items.get(item_id)
         state = ItemState() if raw is None else ItemState.from_dict(raw)
         if value["kind"] == "reviews":
-            event: UserEvent = ReviewObs(value["user_id"], item_id, value["valence"],
-                                         tuple([0.0] * len(EKMAN)), 0.0, value.get("rating"),
-                                         value["ts"], None, value.get("confidence", 1.0))
+            event: UserEvent = ReviewObs(
+                value["user_id"],
+                item_id,
+                value["valence"],
+                tuple([0.0] * len(EKMAN)),
+                0.0,
+                value.get("rating"),
+                value["ts"],
+                None,
+                value.get("confidence", 1.0),
+            )
         else:
             event = ClickObs(value["user_id"], item_id, value["action"], 0, value["ts"])
         state, _ = fold_item(state, event, self.item_params)
@@ -184,21 +230,33 @@ class Processor:
             self._popular_at = now_ms
         return self._popular
 
-    def recommend(self, user_id: str, trigger_event_id: str, trigger_ts: int, users: Table,
-                  items: Table, now_ms: int) -> dict[str, Any] | None:
+    def recommend(
+        self,
+        user_id: str,
+        trigger_event_id: str,
+        trigger_ts: int,
+        users: Table,
+        items: Table,
+        now_ms: int,
+    ) -> dict[str, Any] | None:
         """The recommendation value for the output topic, or None for an unknown/erased user."""
-        raw = users[user_id] if user_id in users else None
+        raw = users.get(user_id)
         if raw is None:
             return None
         state = UserState.from_dict(raw)
 
         def affect(item_id: str) -> Any:
-            value = items[item_id] if item_id in items else None
+            value = items.get(item_id)
             return None if value is None else ItemState.from_dict(value).affect
 
         result = recommend(
-            state, index=self.index, affect=affect, popular=self.popular(items, now_ms),
-            rank_params=self.rank_params, user_params=self.user_params, now_ms=now_ms,
+            state,
+            index=self.index,
+            affect=affect,
+            popular=self.popular(items, now_ms),
+            rank_params=self.rank_params,
+            user_params=self.user_params,
+            now_ms=now_ms,
             n_candidates=self.settings.candidates,
         )
         mood = emotion_at(state.emotion, now_ms, self.user_params.half_lives)
@@ -220,8 +278,9 @@ class Processor:
         }
 
 
-def _affect_of(scores: Scores, row: int, text: str) -> tuple[float, tuple[float, ...], float,
-                                                              float]:
+def _affect_of(
+    scores: Scores, row: int, text: str
+) -> tuple[float, tuple[float, ...], float, float]:
     """Valence, Ekman mix, arousal and a confidence for one scored text."""
     if not text.strip():
         return 0.0, ekman_from_emotions([0.0] * len(EMOTIONS)), 0.0, 0.0
@@ -233,8 +292,12 @@ def _affect_of(scores: Scores, row: int, text: str) -> tuple[float, tuple[float,
 
 
 def _item_event(kind: str, rec: Any, event: ReviewObs | ClickObs) -> dict[str, Any]:
-    value: dict[str, Any] = {"kind": kind, "item_id": event.item_id, "user_id": rec.user_id,
-                             "ts": rec.ts}
+    value: dict[str, Any] = {
+        "kind": kind,
+        "item_id": event.item_id,
+        "user_id": rec.user_id,
+        "ts": rec.ts,
+    }
     if isinstance(event, ReviewObs):
         value.update(valence=event.valence, rating=event.rating, confidence=event.confidence)
     else:

@@ -16,7 +16,10 @@ from stream.errors import MoodstreamError
 
 # command name -> ("module:attribute" of a click.Command, one-line help shown by --help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "broker": ("stream.cli.broker:broker", "Run a local Apache Kafka broker (KRaft) in the foreground."),
+    "broker": (
+        "stream.cli.broker:broker",
+        "Run a local Apache Kafka broker (KRaft) in the foreground.",
+    ),
     "worker": ("stream.cli.worker:worker", "Run the stream worker (Faust agents)."),
     "produce": ("stream.cli.topics:produce", "Send JSON lines to a topic, validated first."),
     "tail": ("stream.cli.topics:tail", "Print a topic's records as they arrive."),

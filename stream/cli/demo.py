@@ -24,15 +24,35 @@ def _free_port() -> int:
 @click.option("--rate", type=float, default=40.0, show_default=True, help="events per second")
 @click.option("--users", type=int, default=200, show_default=True, help="simulated users")
 @click.option("--seed", type=int, default=0, show_default=True, help="simulation seed")
-@click.option("--bad-rate", type=float, default=0.01, show_default=True,
-              help="share of corrupted values (shows the dead-letter path)")
-@click.option("--summary-json", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="write counts and latencies here at the end")
-@click.option("--external-broker", is_flag=True,
-              help="use --broker as it is instead of starting a local Kafka")
+@click.option(
+    "--bad-rate",
+    type=float,
+    default=0.01,
+    show_default=True,
+    help="share of corrupted values (shows the dead-letter path)",
+)
+@click.option(
+    "--summary-json",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="write counts and latencies here at the end",
+)
+@click.option(
+    "--external-broker",
+    is_flag=True,
+    help="use --broker as it is instead of starting a local Kafka",
+)
 @settings_options
-def demo(duration: float | None, rate: float, users: int, seed: int, bad_rate: float,
-         summary_json: Path | None, external_broker: bool, **kwargs: Any) -> None:
+def demo(
+    duration: float | None,
+    rate: float,
+    users: int,
+    seed: int,
+    bad_rate: float,
+    summary_json: Path | None,
+    external_broker: bool,
+    **kwargs: Any,
+) -> None:
     """Start Kafka, the worker and the simulator; show events/s, latency, moods and lists."""
     from stream.broker import KafkaBroker
     from stream.demo import run_demo
@@ -48,8 +68,17 @@ def demo(duration: float | None, rate: float, users: int, seed: int, bad_rate: f
         settings = settings.replace(broker=broker.url)
         click.echo(f"kafka {broker.version} at {broker.bootstrap}", err=True)
     try:
-        stats = asyncio.run(run_demo(settings, rate=rate, duration=duration, seed=seed,
-                                     users=users, bad_rate=bad_rate, work_dir=work))
+        stats = asyncio.run(
+            run_demo(
+                settings,
+                rate=rate,
+                duration=duration,
+                seed=seed,
+                users=users,
+                bad_rate=bad_rate,
+                work_dir=work,
+            )
+        )
     except KeyboardInterrupt:
         return
     finally:

@@ -1,4 +1,4 @@
-"""Click options generated from ``Settings``: each flag falls back to its ``MOODSTREAM_*`` env var."""
+"""Click options generated from ``Settings``; each flag falls back to its ``MOODSTREAM_*`` env."""
 
 from __future__ import annotations
 
@@ -32,7 +32,10 @@ def settings_options(func: F) -> F:
 
 def pop_settings(kwargs: dict[str, Any], **overrides: Any) -> Settings:
     """Remove the settings flags from a command's kwargs and build the frozen object."""
-    values = {k.removeprefix("settings__"): kwargs.pop(k) for k in list(kwargs)
-              if k.startswith("settings__")}
+    values = {
+        k.removeprefix("settings__"): kwargs.pop(k)
+        for k in list(kwargs)
+        if k.startswith("settings__")
+    }
     values.update({k: v for k, v in overrides.items() if v is not None})
     return from_mapping(values)

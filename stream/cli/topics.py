@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -26,8 +27,9 @@ def _open(path: str) -> IO[bytes]:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
 
 
-async def _produce(settings: Settings, topic: str, kind: str, lines: list[tuple[int, bytes]],
-                   validate: bool) -> tuple[int, list[str]]:
+async def _produce(
+    settings: Settings, topic: str, kind: str, lines: list[tuple[int, bytes]], validate: bool
+) -> tuple[int, list[str]]:
     from aiokafka import AIOKafkaProducer
 
     problems: list[str] = []
@@ -39,8 +41,12 @@ async def _produce(settings: Settings, topic: str, kind: str, lines: list[tuple[
             key: bytes | None = None
             if validate:
                 try:
-                    record = decode(kind, raw, max_value_bytes=settings.max_value_bytes,
-                                    max_text_bytes=settings.max_text_bytes)
+                    record = decode(
+                        kind,
+                        raw,
+                        max_value_bytes=settings.max_value_bytes,
+                        max_text_bytes=settings.max_text_bytes,
+                    )
                 except DeadLetter as exc:
                     problems.append(f"line {number}: {exc.kind}: {exc.message}")
                     continue
@@ -66,8 +72,12 @@ def _guess_key(raw: bytes) -> bytes | None:
 
 
 @click.command()
-@click.option("--topic", "-t", required=True, help="kind (reviews, chats, clicks, erasure...) or full name")
-@click.option("--no-validate", is_flag=True, help="send lines as they are (to exercise dead letters)")
+@click.option(
+    "--topic", "-t", required=True, help="kind (reviews, chats, clicks, erasure...) or full name"
+)
+@click.option(
+    "--no-validate", is_flag=True, help="send lines as they are (to exercise dead letters)"
+)
 @click.argument("file", default="-")
 @settings_options
 def produce(topic: str, no_validate: bool, file: str, **kwargs: Any) -> None:
@@ -101,16 +111,27 @@ def _format(kind: str, value: bytes | None, pretty: bool) -> str:
     if kind == "recommendations" and isinstance(parsed, dict):
         emo = parsed.get("emotion", {})
         items = ", ".join(f"{i['item_id']}({i['score']:.2f})" for i in parsed.get("items", [])[:5])
-        return (f"{parsed.get('user_id')}: valence {emo.get('valence', 0):+.2f} "
-                f"{emo.get('dominant', '?')} -> {items} [{parsed.get('latency_ms', 0):.0f} ms]")
+        return (
+            f"{parsed.get('user_id')}: valence {emo.get('valence', 0):+.2f} "
+            f"{emo.get('dominant', '?')} -> {items} [{parsed.get('latency_ms', 0):.0f} ms]"
+        )
     if kind == "deadletter" and isinstance(parsed, dict):
-        return (f"{parsed.get('source_topic')}[{parsed.get('partition')}]@{parsed.get('offset')} "
-                f"{parsed.get('error_kind')}: {parsed.get('error_message')}")
+        return (
+            f"{parsed.get('source_topic')}[{parsed.get('partition')}]@{parsed.get('offset')} "
+            f"{parsed.get('error_kind')}: {parsed.get('error_message')}"
+        )
     return json.dumps(parsed, ensure_ascii=False)
 
 
-async def _tail(settings: Settings, topic: str, kind: str, as_json: bool, from_beginning: bool,
-                limit: int | None, idle: float | None) -> int:
+async def _tail(
+    settings: Settings,
+    topic: str,
+    kind: str,
+    as_json: bool,
+    from_beginning: bool,
+    limit: int | None,
+    idle: float | None,
+) -> int:
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(
@@ -143,18 +164,24 @@ async def _tail(settings: Settings, topic: str, kind: str, as_json: bool, from_b
 
 
 @click.command()
-@click.option("--topic", "-t", required=True, help="kind (recommendations, deadletter...) or full name")
+@click.option(
+    "--topic", "-t", required=True, help="kind (recommendations, deadletter...) or full name"
+)
 @click.option("--json", "as_json", is_flag=True, help="one JSON value per line")
 @click.option("--from-beginning", is_flag=True, help="start at the earliest offset")
 @click.option("--max", "limit", type=int, default=None, help="stop after N records")
 @click.option("--idle-timeout", type=float, default=None, help="stop after S seconds without data")
 @settings_options
-def tail(topic: str, as_json: bool, from_beginning: bool, limit: int | None,
-         idle_timeout: float | None, **kwargs: Any) -> None:
+def tail(
+    topic: str,
+    as_json: bool,
+    from_beginning: bool,
+    limit: int | None,
+    idle_timeout: float | None,
+    **kwargs: Any,
+) -> None:
     """Print the records of a topic as they arrive (pretty, or --json)."""
     settings = pop_settings(kwargs)
     kind, full = resolve(settings, topic)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_tail(settings, full, kind, as_json, from_beginning, limit, idle_timeout))
-    except KeyboardInterrupt:
-        pass

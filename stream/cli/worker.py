@@ -1,4 +1,4 @@
-"""``moodstream worker``: run the Faust agents until SIGTERM/Ctrl-C (graceful: offsets committed)."""
+"""``moodstream worker``: the Faust agents until SIGTERM/Ctrl-C (graceful: offsets committed)."""
 
 from __future__ import annotations
 
@@ -29,8 +29,12 @@ def worker(**kwargs: Any) -> None:
     processor = state["processor"]
     log.info(
         "worker %s: broker %s, store %s, model %s on %s, index %s (%d items)",
-        settings.app_id, settings.broker, settings.store, processor.model.version,
-        getattr(processor.model, "provider", "?"), processor.index.version,
+        settings.app_id,
+        settings.broker,
+        settings.store,
+        processor.model.version,
+        getattr(processor.model, "provider", "?"),
+        processor.index.version,
         len(processor.index.ids()),
     )
     Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()

@@ -23,15 +23,22 @@ def app(tmp_path: Path) -> Any:
     rng = np.random.default_rng(1)
     ids = [f"item-{i}" for i in range(20)]
     build_index(ids, rng.normal(size=(20, 384)).astype(np.float32), tmp_path / "index", "sha")
-    settings = Settings(model_dir=str(model_dir), index_dir=str(tmp_path / "index"),
-                        web_port=0, data_dir=str(tmp_path / "data"), batch_wait_ms=1,
-                        recommend_interval_ms=0, app_id="agent-test")
+    settings = Settings(
+        model_dir=str(model_dir),
+        index_dir=str(tmp_path / "index"),
+        web_port=0,
+        data_dir=str(tmp_path / "data"),
+        batch_wait_ms=1,
+        recommend_interval_ms=0,
+        app_id="agent-test",
+    )
     model = OnnxSentimentModel.from_settings(settings)
     return make_app(settings, model=model, index=FaissItemIndex.load(tmp_path / "index"))
 
 
-async def test_user_events_agent_sends_recommendations_and_dead_letters(app: Any,
-                                                                         monkeypatch: Any) -> None:
+async def test_user_events_agent_sends_recommendations_and_dead_letters(
+    app: Any, monkeypatch: Any
+) -> None:
     sent: list[tuple[str, Any]] = []
 
     async def capture(self: Any, *args: Any, key: Any = None, value: Any = None, **kw: Any) -> None:
@@ -39,8 +46,13 @@ async def test_user_events_agent_sends_recommendations_and_dead_letters(app: Any
 
     monkeypatch.setattr(type(app.topic("x")), "send", capture)
     user_events, _ = app.moodstream["agents"]
-    good = {"event_id": "k1", "user_id": "u1", "item_id": "item-3", "action": "purchase",
-            "ts": 1_000}
+    good = {
+        "event_id": "k1",
+        "user_id": "u1",
+        "item_id": "item-3",
+        "action": "purchase",
+        "ts": 1_000,
+    }
     async with user_events.test_context() as agent:
         await put(agent, "moodstream.clicks.v1", b"{broken", 0)
         await put(agent, "moodstream.clicks.v1", json.dumps(good).encode(), 1)

@@ -7,7 +7,7 @@ import json
 import pytest
 from jsonschema import Draft202012Validator
 
-from stream.contract import decode, dead_letter, load_schema, schema_files, validate_value
+from stream.contract import dead_letter, decode, load_schema, schema_files, validate_value
 from stream.errors import DeadLetter
 from stream.records import CONTRACTS
 from stream.settings import Settings
@@ -66,7 +66,11 @@ WRONG = [
     ("reviews", _review(extra_field=1), "schema"),
     ("reviews", _review(text="x" * 8193), "oversize"),
     ("reviews", _review(text="é" * 5000), "oversize"),  # 5000 chars but 10000 UTF-8 bytes
-    ("chats", json.dumps({"event_id": "c", "user_id": "u", "text": "hi", "ts": 1}).encode(), "schema"),
+    (
+        "chats",
+        json.dumps({"event_id": "c", "user_id": "u", "text": "hi", "ts": 1}).encode(),
+        "schema",
+    ),
     (
         "clicks",
         json.dumps(
@@ -77,7 +81,14 @@ WRONG = [
     (
         "clicks",
         json.dumps(
-            {"event_id": "k", "user_id": "u", "item_id": "i", "action": "view", "dwell_ms": -5, "ts": 1}
+            {
+                "event_id": "k",
+                "user_id": "u",
+                "item_id": "i",
+                "action": "view",
+                "dwell_ms": -5,
+                "ts": 1,
+            }
         ).encode(),
         "schema",
     ),
@@ -108,7 +119,9 @@ def test_oversize_value_is_rejected_before_parsing() -> None:
         (b"\xfe" * 10000, "base64", True),
     ],
 )
-def test_dead_letter_record_is_bounded_and_valid(raw: bytes, encoding: str, truncated: bool) -> None:
+def test_dead_letter_record_is_bounded_and_valid(
+    raw: bytes, encoding: str, truncated: bool
+) -> None:
     record = dead_letter(
         DeadLetter("schema", "bad"), topic="t", partition=1, offset=5, key=b"u1", raw=raw, now_ms=1
     )

@@ -36,7 +36,10 @@ class WorkerProcess:
         offset = self.log_path.stat().st_size
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from stream.cli import main; main()", "worker"],
-            env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -91,8 +94,9 @@ async def create_topics(bootstrap: str, names: Iterable[str], partitions: int = 
         await admin.close()
 
 
-async def produce(bootstrap: str, topic: str, values: Iterable[bytes | Mapping[str, Any]],
-                  key: str | None = None) -> None:
+async def produce(
+    bootstrap: str, topic: str, values: Iterable[bytes | Mapping[str, Any]], key: str | None = None
+) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
@@ -104,11 +108,17 @@ async def produce(bootstrap: str, topic: str, values: Iterable[bytes | Mapping[s
         await producer.stop()
 
 
-async def consume(bootstrap: str, topic: str, *, until: Any = None, timeout: float = 60.0,
-                  min_count: int = 0) -> list[tuple[bytes | None, Any]]:
+async def consume(
+    bootstrap: str, topic: str, *, until: Any = None, timeout: float = 60.0, min_count: int = 0
+) -> list[tuple[bytes | None, Any]]:
     """Read a topic from the beginning until ``until(records)`` holds or the timeout passes."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
     await consumer.start()
     records: list[tuple[bytes | None, Any]] = []
     deadline = time.monotonic() + timeout
@@ -119,9 +129,9 @@ async def consume(bootstrap: str, topic: str, *, until: Any = None, timeout: flo
                 for m in msgs:
                     value = None if m.value is None else json.loads(m.value)
                     records.append((m.key, value))
-            if len(records) >= min_count and (until is None or until(records)):
-                if until is not None or min_count:
-                    break
+            done = until(records) if until is not None else min_count > 0
+            if done and len(records) >= min_count:
+                break
         return records
     finally:
         await consumer.stop()

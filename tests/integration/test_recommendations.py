@@ -14,7 +14,14 @@ from stream.serving import DEMO_ITEMS, DEMO_SEED
 from stream.settings import Settings
 from stream.simulate import make_catalog
 from stream.topics import ALL_KINDS
-from tests.integration.harness import WorkerProcess, consume, create_topics, produce, run, worker_env
+from tests.integration.harness import (
+    WorkerProcess,
+    consume,
+    create_topics,
+    produce,
+    run,
+    worker_env,
+)
 from tests.integration.test_worker import NOW
 
 pytestmark = pytest.mark.integration
@@ -41,8 +48,14 @@ def live(kafka_broker: Any, unique_name: str, tmp_path: Path) -> Iterator[tuple[
 
 
 def latest(boot: str, s: Settings, trigger: str) -> dict[str, Any]:
-    recs = run(consume(boot, s.topic("recommendations"), timeout=60,
-                       until=lambda r: any(v["trigger_event_id"] == trigger for _, v in r)))
+    recs = run(
+        consume(
+            boot,
+            s.topic("recommendations"),
+            timeout=60,
+            until=lambda r: any(v["trigger_event_id"] == trigger for _, v in r),
+        )
+    )
     found = [v for _, v in recs if v["trigger_event_id"] == trigger]
     assert found, f"no recommendation triggered by {trigger}"
     return found[-1]
@@ -53,17 +66,43 @@ def test_negative_reviews_push_a_category_out_and_a_positive_one_pulls_similar_i
 ) -> None:
     s, boot = live
     amps, pedals = by_category("amps"), by_category("pedals")
-    clicks = [{"event_id": f"k{i}", "user_id": "u1", "item_id": amps[i], "action": "click",
-               "dwell_ms": 30000, "ts": NOW + i} for i in range(3)]
+    clicks = [
+        {
+            "event_id": f"k{i}",
+            "user_id": "u1",
+            "item_id": amps[i],
+            "action": "click",
+            "dwell_ms": 30000,
+            "ts": NOW + i,
+        }
+        for i in range(3)
+    ]
     run(produce(boot, s.topic("clicks"), clicks, key="u1"))
     before = latest(boot, s, "k2")
     assert sum(category_of(i["item_id"]) == "amps" for i in before["items"]) >= 6
 
     hate = "Terrible amp. It broke after a week, the hum is unbearable and I regret buying it."
-    reviews = [{"event_id": f"r{i}", "user_id": "u1", "item_id": amps[i], "text": hate,
-                "rating": 1, "ts": NOW + 10 + i} for i in range(3)]
-    reviews.append({"event_id": "r9", "user_id": "u1", "item_id": pedals[0], "rating": 5,
-                    "text": "Wonderful pedal, lush sound, I absolutely love it.", "ts": NOW + 20})
+    reviews = [
+        {
+            "event_id": f"r{i}",
+            "user_id": "u1",
+            "item_id": amps[i],
+            "text": hate,
+            "rating": 1,
+            "ts": NOW + 10 + i,
+        }
+        for i in range(3)
+    ]
+    reviews.append(
+        {
+            "event_id": "r9",
+            "user_id": "u1",
+            "item_id": pedals[0],
+            "rating": 5,
+            "text": "Wonderful pedal, lush sound, I absolutely love it.",
+            "ts": NOW + 20,
+        }
+    )
     run(produce(boot, s.topic("reviews"), reviews, key="u1"))
     after = latest(boot, s, "r9")
     cats = [category_of(i["item_id"]) for i in after["items"]]
@@ -83,21 +122,41 @@ def test_sad_or_angry_chat_shifts_emotion_and_favours_well_loved_items(
     for n, item in enumerate(loved + panned):
         good = item in loved
         for r in range(3):
-            reviews.append({
-                "event_id": f"a{n}-{r}", "user_id": f"crowd{r}", "item_id": item, "ts": NOW + n,
-                "rating": 5 if good else 1,
-                "text": "Fantastic kit, sounds amazing, I love it." if good
-                else "Awful, cheap and broken, a total waste of money.",
-            })
+            reviews.append(
+                {
+                    "event_id": f"a{n}-{r}",
+                    "user_id": f"crowd{r}",
+                    "item_id": item,
+                    "ts": NOW + n,
+                    "rating": 5 if good else 1,
+                    "text": "Fantastic kit, sounds amazing, I love it."
+                    if good
+                    else "Awful, cheap and broken, a total waste of money.",
+                }
+            )
     run(produce(boot, s.topic("reviews"), reviews))
     latest(boot, s, reviews[-1]["event_id"])
     # Our user likes drums (views of other drum items) and is calm.
-    views = [{"event_id": f"v{i}", "user_id": "u2", "item_id": drums[6 + i], "action": "click",
-              "dwell_ms": 30000, "ts": NOW + 100 + i} for i in range(3)]
+    views = [
+        {
+            "event_id": f"v{i}",
+            "user_id": "u2",
+            "item_id": drums[6 + i],
+            "action": "click",
+            "dwell_ms": 30000,
+            "ts": NOW + 100 + i,
+        }
+        for i in range(3)
+    ]
     run(produce(boot, s.topic("clicks"), views, key="u2"))
     calm = latest(boot, s, "v2")
-    chat = {"event_id": "c1", "user_id": "u2", "session_id": "s1", "ts": NOW + 200,
-            "text": "I am so angry and sad, my band broke up and everything is ruined."}
+    chat = {
+        "event_id": "c1",
+        "user_id": "u2",
+        "session_id": "s1",
+        "ts": NOW + 200,
+        "text": "I am so angry and sad, my band broke up and everything is ruined.",
+    }
     run(produce(boot, s.topic("chats"), [chat], key="u2"))
     upset = latest(boot, s, "c1")
 

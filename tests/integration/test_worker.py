@@ -234,7 +234,7 @@ def test_valid_invalid_duplicate_and_erased_events(kafka_broker: Any, worker: An
             until=lambda r: any(v["trigger_event_id"] == "k7" for _, v in r),
         )
     )
-    fresh = [v for _, v in back if v["trigger_event_id"] == "k7"][0]
+    fresh = next(v for _, v in back if v["trigger_event_id"] == "k7")
     assert fresh["emotion"]["weight"] < alice["emotion"]["weight"] + 1e-9
     assert proc.proc is not None and proc.proc.poll() is None
 

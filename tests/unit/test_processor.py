@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,9 +31,12 @@ def processor(tmp_path_factory: pytest.TempPathFactory) -> Processor:
     return Processor(settings, model, FaissItemIndex.load(root / "index"))
 
 
-def review(eid: str, user: str, item: str, text: str, ts: int, rating: int | None = None) -> Decoded:
-    return Decoded("reviews", Review(event_id=eid, user_id=user, item_id=item, text=text, ts=ts,
-                                     rating=rating))
+def review(
+    eid: str, user: str, item: str, text: str, ts: int, rating: int | None = None
+) -> Decoded:
+    return Decoded(
+        "reviews", Review(event_id=eid, user_id=user, item_id=item, text=text, ts=ts, rating=rating)
+    )
 
 
 def click(eid: str, user: str, item: str, action: str, ts: int) -> Decoded:
@@ -45,8 +47,13 @@ def chat(eid: str, user: str, text: str, ts: int) -> Decoded:
     return Decoded("chats", Chat(event_id=eid, user_id=user, text=text, session_id="s", ts=ts))
 
 
-def fold(p: Processor, batch: list[Decoded], users: dict[str, Any], seen: dict[str, Any],
-         items: dict[str, Any] | None = None) -> Any:
+def fold(
+    p: Processor,
+    batch: list[Decoded],
+    users: dict[str, Any],
+    seen: dict[str, Any],
+    items: dict[str, Any] | None = None,
+) -> Any:
     out = p.fold_batch(batch, p.score(batch), users, seen, now_ms=0)
     for _, value in out.item_events:
         p.fold_item(value, items if items is not None else {})
@@ -83,8 +90,12 @@ def test_duplicates_unknown_items_and_erasure(processor: Processor) -> None:
     seen: dict[str, Any] = {}
     first = fold(processor, [click("k1", "u", "item-5", "purchase", 10)], users, seen)
     state_after_first = dict(users)
-    again = fold(processor, [click("k1", "u", "item-5", "purchase", 10),
-                             click("k2", "u", "nope", "view", 11)], users, seen)
+    again = fold(
+        processor,
+        [click("k1", "u", "item-5", "purchase", 10), click("k2", "u", "nope", "view", 11)],
+        users,
+        seen,
+    )
     assert first.counts == {"clicks": 1}
     assert again.duplicates == 1 and again.counts == {}
     assert [(d.record.event_id, e.kind) for d, e in again.rejected] == [("k2", "unknown_item")]
@@ -95,8 +106,17 @@ def test_duplicates_unknown_items_and_erasure(processor: Processor) -> None:
 
 
 def test_same_events_fold_to_the_same_state(processor: Processor) -> None:
-    events = [review(f"r{i}", f"u{i % 3}", f"item-{i}", "good sound" if i % 2 else "bad sound",
-                     100 + i, 1 + i % 5) for i in range(12)]
+    events = [
+        review(
+            f"r{i}",
+            f"u{i % 3}",
+            f"item-{i}",
+            "good sound" if i % 2 else "bad sound",
+            100 + i,
+            1 + i % 5,
+        )
+        for i in range(12)
+    ]
     states = []
     for _ in range(2):
         users: dict[str, Any] = {}
