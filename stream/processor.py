@@ -82,6 +82,7 @@ class Processor:
         self.item_params = item_params or ItemParams.from_settings(settings)
         self._known = set(index.ids())
         self._popular: list[tuple[str, float]] = []
+        self._item_cache: dict[str, tuple[Any, ItemState]] = {}
         self._popular_at = -POPULAR_REFRESH_MS
 
     # ------------------------------------------------------------------ user side
@@ -199,10 +200,21 @@ class Processor:
         )
 
     # ------------------------------------------------------------------ item side
+    def item_state(self, item_id: str, items: Table) -> ItemState | None:
+        """Parsed item state, memoised on the stored value (ranking reads ~100 per request)."""
+        raw = items.get(item_id)
+        if raw is None:
+            return None
+        hit = self._item_cache.get(item_id)
+        if hit is not None and (hit[0] is raw or hit[0] == raw):
+            return hit[1]
+        state = ItemState.from_dict(raw)
+        self._item_cache[item_id] = (raw, state)
+        return state
+
     def fold_item(self, value: dict[str, Any], items: Table) -> None:
         item_id = value["item_id"]
-        raw = items.get(item_id)
-        state = ItemState() if raw is None else ItemState.from_dict(raw)
+        state = self.item_state(item_id, items) or ItemState()
         if value["kind"] == "reviews":
             event: UserEvent = ReviewObs(
                 value["user_id"],
@@ -218,7 +230,9 @@ class Processor:
         else:
             event = ClickObs(value["user_id"], item_id, value["action"], 0, value["ts"])
         state, _ = fold_item(state, event, self.item_params)
-        items[item_id] = state.to_dict()
+        raw = state.to_dict()
+        items[item_id] = raw
+        self._item_cache[item_id] = (raw, state)
 
     # ------------------------------------------------------------------ recommend
     def popular(self, items: Table, now_ms: int) -> list[tuple[str, float]]:
@@ -246,8 +260,8 @@ class Processor:
         state = UserState.from_dict(raw)
 
         def affect(item_id: str) -> Any:
-            value = items.get(item_id)
-            return None if value is None else ItemState.from_dict(value).affect
+            item = self.item_state(item_id, items)
+            return None if item is None else item.affect
 
         result = recommend(
             state,
