@@ -13,6 +13,7 @@ import base64
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -140,19 +141,22 @@ class EmotionState:
     sums: tuple[float, ...] = field(default_factory=_zeros)
     updated_at: int | None = None
 
-    def _source(self, i: int) -> tuple[float, ...]:
-        return self.sums[i * _WIDTH : (i + 1) * _WIDTH]
+    @cached_property
+    def _totals(self) -> tuple[float, ...]:
+        """Sums over the sources, computed once: ranking reads the mood many times."""
+        n = len(SOURCES)
+        return tuple(sum(self.sums[i * _WIDTH + k] for i in range(n)) for k in range(_WIDTH))
 
     @property
     def weight(self) -> float:
         """Total evidence left after decay (0 for a user we know nothing about)."""
-        return sum(self._source(i)[0] for i in range(len(SOURCES)))
+        return self._totals[0]
 
     def _mean(self, offset: int) -> float:
         w = self.weight
         if w <= 0:
             return 0.0
-        return sum(self._source(i)[offset] for i in range(len(SOURCES))) / w
+        return self._totals[offset] / w
 
     @property
     def valence(self) -> float:
@@ -162,7 +166,7 @@ class EmotionState:
     def arousal(self) -> float:
         return self._mean(2)
 
-    @property
+    @cached_property
     def ekman(self) -> tuple[float, ...]:
         if self.weight <= 0:
             return normalise_ekman((0.0,) * len(EKMAN))

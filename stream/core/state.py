@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from functools import lru_cache
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,6 +95,7 @@ UserEvent = ReviewObs | ChatObs | ClickObs
 # ----------------------------------------------------------------------------- seen items
 
 
+@lru_cache(maxsize=1 << 16)
 def _digest(item_id: str) -> bytes:
     return hashlib.blake2b(item_id.encode("utf-8"), digest_size=8).digest()
 
