@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from functools import lru_cache
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
