@@ -27,6 +27,7 @@ from stream.settings import Settings
 from stream.topics import INPUT_KINDS
 
 log = logging.getLogger("moodstream.app")
+INDEX_POLL_S = 30.0
 
 
 def now_ms() -> int:
@@ -118,8 +119,12 @@ def make_app(
         from stream.sentiment import OnnxSentimentModel
 
         model = OnnxSentimentModel.from_settings(settings)
+    holder = None
     if index is None:
-        from stream.serving import load_or_build_index
+        from stream.serving import index_holder, load_or_build_index
+
+        holder = index_holder(settings, model)
+        index = holder.index if holder is not None else load_or_build_index(settings, model)
 
         index = load_or_build_index(settings, model)
 
@@ -248,6 +253,18 @@ def make_app(
         for user_id, event_id, ts in coalescer.due(now_ms()):
             await emit(user_id, event_id, ts)
 
+    if holder is not None:
+
+        @app.timer(INDEX_POLL_S)
+        async def reload_index() -> None:
+            """Swap in a newer index version written into the same folder (atomic rename)."""
+            if await asyncio.get_running_loop().run_in_executor(None, holder.reload):
+                processor.swap_index(holder.index)
+                metrics.index_items.set(len(holder.index.ids()))
+                log.info("now serving index %s", holder.version)
+            elif holder.last_error:
+                log.warning("index reload failed: %s", holder.last_error)
+
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(metrics.registry), content_type="text/plain")
@@ -258,7 +275,7 @@ def make_app(
             {
                 "status": "ok",
                 "model": model.version,
-                "index": index.version,
+                "index": processor.index.version,
                 "provider": _provider(model),
             }
         )

@@ -85,6 +85,11 @@ class Processor:
         self._item_cache: dict[str, tuple[Any, ItemState]] = {}
         self._popular_at = -POPULAR_REFRESH_MS
 
+    def swap_index(self, index: ItemIndex) -> None:
+        """Serve a new index version; item ids it lacks become unknown from now on."""
+        self.index = index
+        self._known = set(index.ids())
+
     # ------------------------------------------------------------------ user side
     def score(self, batch: Sequence[Decoded]) -> Scores | None:
         """One model call for every review and chat text of the batch, in batch order."""

@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 
 from stream.errors import IndexError_
-from stream.index import FaissItemIndex, build_index, read_manifest
+from stream.index import FaissItemIndex, IndexHolder, build_index
 from stream.ports import SentimentModel
 from stream.settings import Settings
 
@@ -45,6 +45,19 @@ def build_demo_index(
     )
 
 
+def index_holder(settings: Settings, model: SentimentModel) -> IndexHolder | None:
+    """A holder that hot-swaps ``settings.index_dir`` when its manifest names a new version."""
+    if not settings.index_dir:
+        return None
+    from stream.cli.index import model_fingerprint
+
+    fingerprint = model_fingerprint(settings.model_dir, model)
+    return IndexHolder(
+        settings.index_dir,
+        loader=lambda folder: FaissItemIndex.load(folder, model_sha256=fingerprint),
+    )
+
+
 def load_or_build_index(settings: Settings, model: SentimentModel) -> FaissItemIndex:
     """Load ``settings.index_dir``; without one, build (once) and cache the demo index."""
     from stream.cli.index import model_fingerprint
@@ -54,14 +67,7 @@ def load_or_build_index(settings: Settings, model: SentimentModel) -> FaissItemI
         folder = Path(settings.index_dir)
         if not (folder / "manifest.json").is_file():
             raise IndexError_(f"{folder} is not an index folder (no manifest.json)")
-        manifest = read_manifest(folder)
-        if manifest.model_sha256 != fingerprint:
-            log.warning(
-                "index %s was built with another model (%s); vectors may not match",
-                folder,
-                manifest.model_sha256[:12],
-            )
-        return FaissItemIndex.load(folder)
+        return FaissItemIndex.load(folder, model_sha256=fingerprint)
     folder = demo_index_dir(settings, fingerprint)
     if not (folder / "manifest.json").is_file():
         log.info("building the demo index in %s", folder)
