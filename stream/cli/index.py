@@ -286,16 +286,19 @@ def build(
 @click.option("--ids", "show_ids", is_flag=True, help="print the item ids, one per line")
 @settings_options
 def items(show_ids: bool, **kwargs: Any) -> None:
-    """Show the item index named by --index-dir: its manifest, or with --ids its item ids."""
+    """Show the index the worker serves (--index-dir, else the demo index): its manifest, or
+    with --ids its item ids."""
     settings = pop_settings(kwargs)
-    if not settings.index_dir:
-        raise ConfigError(
-            "no item index given: pass --index-dir DIR or set MOODSTREAM_INDEX_DIR "
-            "(make one with `moodstream index build`)"
-        )
+    folder = settings.index_dir
+    if not folder:
+        from stream.serving import demo_index_dir, load_or_build_index
+
+        model = load_model(settings)
+        load_or_build_index(settings, model)  # builds the demo index once, as the worker would
+        folder = str(demo_index_dir(settings, model_fingerprint(settings.model_dir, model)))
     if show_ids:
-        ids = read_ids(settings.index_dir)
+        ids = read_ids(folder)
         if ids:
             click.echo("\n".join(ids))
         return
-    click.echo(json.dumps(read_manifest(settings.index_dir).to_dict(), indent=2))
+    click.echo(json.dumps(read_manifest(folder).to_dict(), indent=2))

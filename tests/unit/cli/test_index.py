@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 
 import stream.cli.index as cli_index
 from stream.cli import cli, main
-from stream.errors import ConfigError, DatasetError, IndexError_
+from stream.errors import DatasetError, IndexError_
 from stream.index import FaissItemIndex, read_ids, read_manifest
 from stream.ports import Scores
 from tests.fixtures.tiny_model import build_tiny_model
@@ -191,7 +191,6 @@ def test_data_errors_are_one_readable_line(
     for args, error in [
         (["index", "build", "--catalog", str(empty), "--out", str(tmp_path / "o")], DatasetError),
         (["index", "build", "--catalog", str(tmp_path / "nope.jsonl"), "--out", "o"], DatasetError),
-        (["items", "--ids", "--index-dir", ""], ConfigError),
         (["items", "--ids", "--index-dir", str(tmp_path)], IndexError_),
     ]:
         assert isinstance(invoke(args).exception, error)
@@ -255,3 +254,17 @@ def test_amazon_reviews_before_a_split(tmp_path: Path, fake_model: HashModel) ->
     manifest = read_manifest(out)
     assert 300 < manifest.count < 900  # items with a review before 2013 only
     assert manifest.kind == "flat"
+
+
+def test_items_without_an_index_dir_lists_the_demo_index_the_worker_serves(
+    tmp_path: Path, fake_model: HashModel
+) -> None:
+    from stream.simulate import make_catalog
+
+    model_dir = build_tiny_model(tmp_path / "model")
+    args = ["items", "--ids", "--model-dir", str(model_dir), "--data-dir", str(tmp_path / "w")]
+    result = invoke(args)
+    assert result.exit_code == 0, result.output
+    catalog = [item.item_id for item in make_catalog(0, 500)]
+    assert result.output.split() == catalog
+    assert invoke(args).output == result.output  # the cached index, not a rebuild
