@@ -157,7 +157,7 @@ def metric_sum(metrics: dict[str, float], prefix: str) -> float:
 
 @dataclass
 class Worker:
-    """A ``moodstream worker`` subprocess; ``python_code`` replaces the default entry (profiling)."""
+    """A ``moodstream worker`` subprocess; ``python_code`` swaps the entry point (profiling)."""
 
     env: dict[str, str]
     log_path: Path
@@ -169,14 +169,19 @@ class Worker:
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         handle = self.log_path.open("ab")
+        offset = self.log_path.stat().st_size  # "Ready" of an earlier start does not count
         began = time.perf_counter()
         self.proc = subprocess.Popen(
             [sys.executable, "-c", self.python_code, "worker"],
-            env=env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+            env=env,
+            cwd=ROOT,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         handle.close()
         while time.perf_counter() - began < timeout:
-            text = self.log_path.read_text("utf-8", "replace")
+            text = self.log_path.read_bytes()[offset:].decode("utf-8", "replace")
             if "Ready" in text:
                 return time.perf_counter() - began
             if self.proc.poll() is not None:

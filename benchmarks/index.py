@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,7 +26,11 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from stream.index import BLAS_MIN_QUERIES, FaissItemIndex, build_index, recall_at_k
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import machine, utc_now  # noqa: E402
+from stream.index import BLAS_MIN_QUERIES, FaissItemIndex, build_index, recall_at_k  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "index.json"
 K = 50
@@ -101,11 +105,10 @@ def main() -> None:
         "k": K,
         "queries": args.queries,
         "data": "synthetic clustered unit vectors (see benchmarks/index.py)",
-        "machine": {
-            "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(),
-            "faiss": faiss.__version__,
-        },
+        "note": "2 shared vCPUs under load from other jobs: latencies are noisy; compare "
+        "flat and HNSW within one run, not across runs",
+        "machine": {**machine(), "faiss": faiss.__version__},
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
 
     flat_times = {}
@@ -168,6 +171,8 @@ def main() -> None:
         }
         print(f"efSearch for recall@50 >= 0.95: {chosen}; adapter single query: {adapter}")
 
+    report["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    report["measured_at"] = utc_now()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

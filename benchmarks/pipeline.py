@@ -1,30 +1,33 @@
 """Pipeline benchmark: what one ``moodstream worker`` sustains on this machine, end to end.
 
     .venv/bin/python benchmarks/pipeline.py [--quick] [--profile auto|always|never]
-        [--reviews sim|amazon] [--set batch_wait_ms=10 ...] [--only ceiling,mixed,...]
+        [--blas-check auto|always|never] [--reviews sim|amazon] [--set batch_wait_ms=10 ...]
+        [--worker-env OPENBLAS_NUM_THREADS=1 ...] [--only ceiling,mixed,clicks,latency,memory]
 
-One run measures, in this order, with the int8 model on the CPU:
+One run (about 8 minutes; ``--quick`` about 4) measures, with the int8 model on the CPU:
 
 1. ``ceiling``: texts/s of the model alone (``OnnxSentimentModel.predict``, batches of 32 in
    arrival order, which ``predict`` sorts by length and cuts) on the review + chat texts of the
-   mixed stream.
+   mixed stream; also at the batch a worker actually passes (batch_size x text share of events).
 2. ``mixed``: N events (60% clicks, 25% chats, 15% reviews; simulator, demo catalog seed 0 / 500
    items) are produced to a real Kafka 4 broker first, then one real ``moodstream worker``
    subprocess starts; its ``/metrics`` are scraped every 0.2 s. Sustained rate = events folded
-   between the 10% and 90% marks / time between them. Texts/s inside the pipeline vs the ceiling.
-3. ``clicks``: the same for clicks only; below the target (or with ``--profile always``) a second
-   worker, under cProfile switched on between the 5% and 85% marks, consumes the same topics and
-   the hot spots are printed.
+   between the 10% and 90% marks (or the phase's time cap) / time between them. Texts/s inside
+   the pipeline vs the ceiling.
+3. ``clicks``: the same for clicks only. Below a target, diagnostics follow: the same drain with
+   ``OPENBLAS_NUM_THREADS=1``, cProfile of a worker (switched on at the 5% mark for <= 30 s; wall
+   clock of the event loop thread), and the ``Processor`` alone without Kafka or Faust, each step
+   timed.
 4. ``latency``: a fresh worker with ``recommend_interval_ms=0``; events paced at half the mixed
    rate with ``ts`` = wall clock at send; event-to-recommendation latency from the worker's
-   ``latency_ms`` and from the benchmark's receive time.
+   ``latency_ms`` and from the benchmark's receive time (end to end).
 5. ``memory``: in a child process, a simulated month of history for a sample of users is folded
    through ``Processor`` into dict tables (a stub model stands in for scoring: state size does not
    depend on score values); bytes per user of the serialized values, and the RSS growth of
    tables holding 100k users (sample states replicated, each user's values its own objects).
 
-Other jobs on the machine are measured alongside (``others_cores``): numbers taken while they run
-are not the machine's. Writes benchmarks/results/pipeline.json and pipeline.md.
+CPU used by other jobs on the machine is measured alongside (``others_cores``): figures taken
+while other jobs run are not the machine's. Writes benchmarks/results/pipeline.json and .md.
 """
 
 from __future__ import annotations
@@ -69,7 +72,11 @@ from stream.settings import Settings  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results"
 WORK = ROOT / "build" / "bench-pipeline"
 REVIEWS_ZIP = (
-    ROOT.parent / "shared" / "data" / "reviews" / "amazon_musical_instruments_5core"
+    ROOT.parent
+    / "shared"
+    / "data"
+    / "reviews"
+    / "amazon_musical_instruments_5core"
     / "Musical_instruments_reviews.csv.zip"
 )
 TARGETS = {
@@ -78,8 +85,12 @@ TARGETS = {
     "latency_p99_ms": 250.0,
     "state_bytes_beyond_taste": 2048.0,
 }
-PROGRESS = ("moodstream_events_total", "moodstream_dead_letters_total",
-            "moodstream_duplicates_total")
+WORKER_ENV: dict[str, str] = {}  # --worker-env: extra environment of every worker
+PROGRESS = (
+    "moodstream_events_total",
+    "moodstream_dead_letters_total",
+    "moodstream_duplicates_total",
+)
 
 
 @dataclass(frozen=True)
@@ -87,18 +98,29 @@ class Plan:
     mixed_events: int = 20_000
     click_events: int = 30_000
     users: int = 5_000
-    ceiling_s: float = 30.0
-    latency_s: float = 45.0
+    ceiling_s: float = 20.0
+    latency_s: float = 40.0
     latency_warmup_s: float = 5.0
     mem_users: int = 100_000
-    mem_sample_users: int = 4_000
+    mem_sample_users: int = 2_000
     mem_events_per_user: int = 20
-    phase_cap_s: float = 150.0
+    phase_cap_s: float = 60.0
+    core_events: int = 5_000
 
 
 FULL = Plan()
-QUICK = Plan(mixed_events=3_000, click_events=5_000, users=1_000, ceiling_s=6.0, latency_s=12.0,
-             latency_warmup_s=3.0, mem_users=20_000, mem_sample_users=1_000, phase_cap_s=60.0)
+QUICK = Plan(
+    mixed_events=3_000,
+    click_events=5_000,
+    users=1_000,
+    ceiling_s=6.0,
+    latency_s=12.0,
+    latency_warmup_s=3.0,
+    mem_users=20_000,
+    mem_sample_users=1_000,
+    phase_cap_s=40.0,
+    core_events=2_000,
+)
 
 
 def log(msg: str) -> None:
@@ -125,13 +147,15 @@ def amazon_reviews() -> list[str]:
     return [t for t in texts if t and len(t.encode()) <= 8000]  # the worker's max_text_bytes
 
 
-def make_events(n: int, users: int, mix: str, prefix: str, reviews: str,
-                end_ms: int | None = None) -> list[tuple[str, dict[str, Any]]]:
+def make_events(
+    n: int, users: int, mix: str, prefix: str, reviews: str, end_ms: int | None = None
+) -> list[tuple[str, dict[str, Any]]]:
     """Simulated events on the demo catalog (seed 0, 500 items); ``ts`` shifted to end now."""
     from stream.simulate import SimConfig, Simulation, parse_mix
 
-    cfg = SimConfig(seed=0, n_users=users, n_items=500, n_events=n, mix=parse_mix(mix),
-                    id_prefix=prefix)
+    cfg = SimConfig(
+        seed=0, n_users=users, n_items=500, n_events=n, mix=parse_mix(mix), id_prefix=prefix
+    )
     events = list(Simulation(cfg).events())
     if reviews == "amazon":
         import random
@@ -155,12 +179,13 @@ def texts_of(events: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
 # --- 1. inference ceiling ----------------------------------------------------------------------
 
 
-def measure_ceiling(settings: Settings, texts: list[str], seconds: float,
-                    batch: int = 32) -> dict[str, Any]:
+def measure_ceiling(
+    settings: Settings, texts: list[str], seconds: float, batch: int = 32
+) -> dict[str, Any]:
     from stream.sentiment import OnnxSentimentModel
 
     model = OnnxSentimentModel.from_settings(settings)
-    batches = [texts[i:i + batch] for i in range(0, len(texts) - batch + 1, batch)]
+    batches = [texts[i : i + batch] for i in range(0, len(texts) - batch + 1, batch)]
     for b in batches[:3]:
         model.predict(b)  # first shapes allocate
     rates: list[float] = []
@@ -171,7 +196,7 @@ def measure_ceiling(settings: Settings, texts: list[str], seconds: float,
     while time.perf_counter() - began < seconds or len(rates) < 3:
         t = time.perf_counter()
         count = 0
-        for _ in range(8):  # one slice = 8 batches = 256 texts
+        for _ in range(8):  # one slice = 8 batches
             b = batches[i % len(batches)]
             i += 1
             model.predict(b)
@@ -188,8 +213,7 @@ def measure_ceiling(settings: Settings, texts: list[str], seconds: float,
         "texts": done,
         "distinct_texts": len(texts),
         "median_words": words[len(words) // 2],
-        "model": {"version": model.version, "variant": model.variant,
-                  "provider": model.provider},
+        "model": {"version": model.version, "variant": model.variant, "provider": model.provider},
         "cpu": cpu.stop(),
     }
 
@@ -206,29 +230,38 @@ async def _create_topics(bootstrap: str, settings: Settings) -> None:
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        new = [NewTopic(settings.topic(k), settings.partitions, 1) for k in ALL_KINDS
-               if settings.topic(k) not in existing]
+        new = [
+            NewTopic(settings.topic(k), settings.partitions, 1)
+            for k in ALL_KINDS
+            if settings.topic(k) not in existing
+        ]
         if new:
             await admin.create_topics(new)
     finally:
         await admin.close()
+    await asyncio.sleep(1.0)  # partition leaders elected: no NotLeader retries while producing
 
 
-async def _produce(bootstrap: str, settings: Settings,
-                   events: Sequence[tuple[str, dict[str, Any]]]) -> float:
+async def _produce(
+    bootstrap: str, settings: Settings, events: Sequence[tuple[str, dict[str, Any]]]
+) -> float:
     from aiokafka import AIOKafkaProducer
 
     from stream.simulate import encode_value
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
-                                max_batch_size=262144)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=262144
+    )
     await producer.start()
     began = time.perf_counter()
     try:
         futures = []
         for kind, value in events:
-            futures.append(await producer.send(settings.topic(kind), encode_value(value),
-                                               key=value["user_id"].encode()))
+            futures.append(
+                await producer.send(
+                    settings.topic(kind), encode_value(value), key=value["user_id"].encode()
+                )
+            )
             if len(futures) >= 5000:
                 await asyncio.gather(*futures)
                 futures.clear()
@@ -239,8 +272,13 @@ async def _produce(bootstrap: str, settings: Settings,
 
 
 def worker_settings(base: Settings, name: str, work: Path, **changes: Any) -> Settings:
-    return base.replace(app_id=f"{name}-app", topic_prefix=f"{name}.", web_port=free_port(),
-                        data_dir=str(work / f"w-{name}"), **changes)
+    return base.replace(
+        app_id=f"{name}-app",
+        topic_prefix=f"{name}.",
+        web_port=free_port(),
+        data_dir=str(work / f"w-{name}"),
+        **changes,
+    )
 
 
 def env_of(settings: Settings) -> dict[str, str]:
@@ -266,18 +304,33 @@ main()
 """
 
 
-def drain(broker: Any, settings: Settings, expected: int, cap_s: float, label: str,
-          profile_to: Path | None = None) -> dict[str, Any]:
+def drain(
+    broker: Any,
+    settings: Settings,
+    expected: int,
+    cap_s: float,
+    label: str,
+    profile_to: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """Start a worker on pre-produced topics and follow its progress until all are folded."""
-    code = (PROFILE_CODE.format(path=str(profile_to)) if profile_to is not None
-            else "from stream.cli import main; main()")
-    worker = Worker(env_of(settings), WORK / "logs" / f"{label}.log", python_code=code)
+    code = (
+        PROFILE_CODE.format(path=str(profile_to))
+        if profile_to is not None
+        else "from stream.cli import main; main()"
+    )
+    worker = Worker(
+        env_of(settings) | WORKER_ENV | (extra_env or {}),
+        WORK / "logs" / f"{label}.log",
+        python_code=code,
+    )
     ready_s = worker.start()
     pids = {"worker": worker.pid, "broker": broker.proc.pid, "bench": os.getpid()}
     samples: list[dict[str, Any]] = []
     began = time.perf_counter()
     last_progress = began
     profiling = None if profile_to is None else "off"
+    profile_on = 0.0
     try:
         while True:
             try:
@@ -286,10 +339,15 @@ def drain(broker: Any, settings: Settings, expected: int, cap_s: float, label: s
                 m = {}
             now = time.perf_counter()
             total = sum(metric_sum(m, p) for p in PROGRESS)
-            texts = sum(v for k, v in m.items() if k.startswith("moodstream_events_total")
-                        and ('"reviews"' in k or '"chats"' in k))
+            texts = sum(
+                v
+                for k, v in m.items()
+                if k.startswith("moodstream_events_total") and ('"reviews"' in k or '"chats"' in k)
+            )
             sample = {
-                "t": now, "total": total, "texts": texts,
+                "t": now,
+                "total": total,
+                "texts": texts,
                 "recs": m.get("moodstream_recommendations_total", 0.0),
                 "batches": m.get("moodstream_batch_size_count", 0.0),
                 "batch_sum": m.get("moodstream_batch_size_sum", 0.0),
@@ -302,12 +360,13 @@ def drain(broker: Any, settings: Settings, expected: int, cap_s: float, label: s
             samples.append(sample)
             if profiling == "off" and total >= 0.05 * expected:
                 os.kill(worker.pid, signal.SIGRTMIN + 1)
-                profiling = "on"
+                profiling, profile_on = "on", now
                 log(f"{label}: profiler on at {total:.0f} events")
-            if profiling == "on" and total >= 0.85 * expected:
+            if profiling == "on" and (total >= 0.85 * expected or now - profile_on > 30):
                 os.kill(worker.pid, signal.SIGRTMIN + 2)
                 profiling = "dumped"
                 log(f"{label}: profiler off at {total:.0f} events")
+                break  # the profile is what this run is for
             if total >= expected:
                 break
             if now - began > cap_s or now - last_progress > 30:
@@ -353,8 +412,9 @@ def summarize(samples: list[dict[str, Any]], expected: int) -> dict[str, Any]:
     j = i10
     for k in range(i10 + 1, i90 + 1):
         if samples[k]["t"] - samples[j]["t"] >= 1.0:
-            windows.append((samples[k]["total"] - samples[j]["total"])
-                           / (samples[k]["t"] - samples[j]["t"]))
+            windows.append(
+                (samples[k]["total"] - samples[j]["total"]) / (samples[k]["t"] - samples[j]["t"])
+            )
             j = k
     first = next(i for i, s in enumerate(samples) if s["total"] > 0)
     f, z = samples[first], samples[-1]
@@ -362,8 +422,9 @@ def summarize(samples: list[dict[str, Any]], expected: int) -> dict[str, Any]:
     cpu = {f"{k}_cores": round((b["cpu"][k] - a["cpu"][k]) / dt, 2) for k in a["cpu"]}
     busy = (b["machine"] - a["machine"]) / dt
     cpu["machine_busy_cores"] = round(busy, 2)
-    cpu["others_cores"] = round(max(0.0, busy - sum(v for k, v in cpu.items()
-                                                    if k != "machine_busy_cores")), 2)
+    cpu["others_cores"] = round(
+        max(0.0, busy - sum(v for k, v in cpu.items() if k != "machine_busy_cores")), 2
+    )
     batches = b["batches"] - a["batches"]
     return {
         "complete": complete,
@@ -375,7 +436,8 @@ def summarize(samples: list[dict[str, Any]], expected: int) -> dict[str, Any]:
         "texts_per_s": round(texts_rate, 1),
         "recommendations_per_s": round(recs_rate, 1),
         "mean_batch_events": round((b["batch_sum"] - a["batch_sum"]) / batches, 1)
-        if batches else None,
+        if batches
+        else None,
         "steady_window_s": round(dt, 2),
         "drain_s": round(z["t"] - f["t"], 2),
         "worker_rss_mib": round(max(s["rss_mib"] for s in samples), 0),
@@ -410,38 +472,69 @@ def profile_report(path: Path, top: int = 25) -> dict[str, Any]:
         return filename
 
     by_own = sorted(raw.items(), key=lambda kv: -kv[1][2])[:top]
-    own = [{"function": where(k), "own_share": round(v[2] / total, 4), "calls": v[1],
-            "inclusive_share": round(v[3] / total, 4)} for k, v in by_own]
-    ours = sorted(((k, v) for k, v in raw.items() if "/work/main/stream/" in k[0]),
-                  key=lambda kv: -kv[1][3])[:top]
-    inclusive = [{"function": where(k), "inclusive_share": round(v[3] / total, 4),
-                  "own_share": round(v[2] / total, 4), "calls": v[1]} for k, v in ours]
+    own = [
+        {
+            "function": where(k),
+            "own_share": round(v[2] / total, 4),
+            "calls": v[1],
+            "inclusive_share": round(v[3] / total, 4),
+        }
+        for k, v in by_own
+    ]
+    ours = sorted(
+        ((k, v) for k, v in raw.items() if "/work/main/stream/" in k[0]), key=lambda kv: -kv[1][3]
+    )[:top]
+    inclusive = [
+        {
+            "function": where(k),
+            "inclusive_share": round(v[3] / total, 4),
+            "own_share": round(v[2] / total, 4),
+            "calls": v[1],
+        }
+        for k, v in ours
+    ]
     packages: Counter[str] = Counter()
     for k, v in raw.items():
         packages[package(k[0])] += v[2]
-    per_package = [{"package": p, "own_share": round(t / total, 4)}
-                   for p, t in packages.most_common(15)]
-    return {"profiled_s": round(total, 2), "top_own": own, "stream_inclusive": inclusive,
-            "packages": per_package}
+    per_package = [
+        {"package": p, "own_share": round(t / total, 4)} for p, t in packages.most_common(15)
+    ]
+    return {
+        "profiled_s": round(total, 2),
+        "top_own": own,
+        "stream_inclusive": inclusive,
+        "packages": per_package,
+    }
 
 
 # --- 4. latency ----------------------------------------------------------------------------------
 
 
-async def _paced(bootstrap: str, settings: Settings, events: list[tuple[str, dict[str, Any]]],
-                 rate: float, duration: float, warmup: float) -> dict[str, Any]:
+async def _paced(
+    bootstrap: str,
+    settings: Settings,
+    events: list[tuple[str, dict[str, Any]]],
+    rate: float,
+    duration: float,
+    warmup: float,
+) -> dict[str, Any]:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
     from stream.simulate import encode_value
 
-    consumer = AIOKafkaConsumer(settings.topic("recommendations"), bootstrap_servers=bootstrap,
-                                auto_offset_reset="earliest", enable_auto_commit=False,
-                                group_id=None)
+    consumer = AIOKafkaConsumer(
+        settings.topic("recommendations"),
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
     await consumer.start()
     await producer.start()
     sent: dict[str, int] = {}
-    got: list[tuple[int, float, int | None]] = []  # receive ms, worker latency_ms, send ms
+    kind_of: dict[str, str] = {}
+    got: list[tuple[int, float, int | None, str]] = []  # receive ms, latency_ms, send ms, kind
     stop = asyncio.Event()
 
     async def collect() -> None:
@@ -451,7 +544,8 @@ async def _paced(bootstrap: str, settings: Settings, events: list[tuple[str, dic
             for msgs in batch.values():
                 for m in msgs:
                     v = json.loads(m.value)
-                    got.append((recv, float(v["latency_ms"]), sent.get(v["trigger_event_id"])))
+                    eid = v["trigger_event_id"]
+                    got.append((recv, float(v["latency_ms"]), sent.get(eid), kind_of.get(eid, "?")))
 
     task = asyncio.create_task(collect())
     began = time.perf_counter()
@@ -465,8 +559,10 @@ async def _paced(bootstrap: str, settings: Settings, events: list[tuple[str, dic
             ts = int(time.time() * 1000)
             value = {**value, "ts": ts}
             sent[value["event_id"]] = ts
-            await producer.send(settings.topic(kind), encode_value(value),
-                                key=value["user_id"].encode())
+            kind_of[value["event_id"]] = kind
+            await producer.send(
+                settings.topic(kind), encode_value(value), key=value["user_id"].encode()
+            )
             i += 1
         await asyncio.sleep(0.004)
     produced_s = time.perf_counter() - began
@@ -477,13 +573,17 @@ async def _paced(bootstrap: str, settings: Settings, events: list[tuple[str, dic
     await producer.stop()
     await consumer.stop()
     first_ms = min(sent.values()) + int(warmup * 1000) if sent else 0
-    kept = [(r, lat, s) for r, lat, s in got if s is not None and s >= first_ms]
-    worker_lat = [lat for _, lat, _ in kept]
-    e2e = [float(r - s) for r, _, s in kept if s is not None]
+    kept = [(r, lat, s, k) for r, lat, s, k in got if s is not None and s >= first_ms]
+    worker_lat = [lat for _, lat, _, _ in kept]
+    e2e = [float(r - s) for r, _, s, _ in kept if s is not None]
 
     def dist(values: list[float]) -> dict[str, float]:
-        return {"p50": percentile(values, 50), "p90": percentile(values, 90),
-                "p99": percentile(values, 99), "max": max(values) if values else float("nan")}
+        return {
+            "p50": percentile(values, 50),
+            "p90": percentile(values, 90),
+            "p99": percentile(values, 99),
+            "max": max(values) if values else float("nan"),
+        }
 
     return {
         "rate_target": round(rate, 1),
@@ -494,6 +594,11 @@ async def _paced(bootstrap: str, settings: Settings, events: list[tuple[str, dic
         "warmup_s": warmup,
         "worker_latency_ms": dist(worker_lat),
         "end_to_end_ms": dist(e2e),
+        "worker_latency_ms_by_trigger": {
+            kind: dist([lat for _, lat, _, k in kept if k == kind])
+            | {"n": sum(1 for *_, k in kept if k == kind)}
+            for kind in ("clicks", "chats", "reviews")
+        },
         "producer_behind_max": lag_max,
     }
 
@@ -501,35 +606,123 @@ async def _paced(bootstrap: str, settings: Settings, events: list[tuple[str, dic
 # --- 5. memory (child process) -----------------------------------------------------------------
 
 
-def memory_child(index_dir: str, users: int, sample: int, per_user: int) -> dict[str, Any]:
-    import numpy as np
+class StubModel:
+    """Random but valid scores: state layout and size do not depend on the values."""
 
+    version = "stub"
+
+    def __init__(self) -> None:
+        import numpy as np
+
+        self.rng = np.random.default_rng(0)
+
+    def predict(self, texts: Sequence[str]) -> Any:
+        import numpy as np
+
+        from stream.ports import EMOTIONS, SENTIMENTS, Scores
+
+        n = len(texts)
+        return Scores(
+            self.rng.dirichlet(np.ones(len(SENTIMENTS)), n).astype(np.float32),
+            self.rng.random((n, len(EMOTIONS)), dtype=np.float32),
+            np.zeros((n, 384), np.float32),
+            np.zeros(n, np.bool_),
+        )
+
+
+def measure_core_clicks(
+    index_dir: Path,
+    events: list[tuple[str, dict[str, Any]]],
+    settings: Settings,
+    budget_s: float = 15.0,
+) -> dict[str, Any]:
+    """The worker's per-batch work for clicks without Kafka or Faust: decode, fold, item fold,
+    recommend per trigger, over dict tables, in batches of ``batch_size``. Times each step."""
     from stream.contract import decode
     from stream.index import FaissItemIndex
-    from stream.ports import EMOTIONS, SENTIMENTS, Scores
+    from stream.processor import Decoded, Processor
+    from stream.simulate import encode_value
+
+    proc = Processor(settings, StubModel(), FaissItemIndex.load(index_dir))
+    users: dict[str, Any] = {}
+    seen: dict[str, Any] = {}
+    items: dict[str, Any] = {}
+    raw = [(k, encode_value(v)) for k, v in events]
+    spent = Counter[str]()
+    recs = 0
+    clock = time.perf_counter
+    began, cpu0 = clock(), time.thread_time()
+    done = 0
+    for start in range(0, len(raw), settings.batch_size):
+        if clock() - began > budget_s:
+            break
+        now = int(time.time() * 1000)
+        t0 = clock()
+        batch = [
+            Decoded(
+                k,
+                decode(
+                    k,
+                    r,
+                    max_value_bytes=settings.max_value_bytes,
+                    max_text_bytes=settings.max_text_bytes,
+                ),
+            )
+            for k, r in raw[start : start + settings.batch_size]
+        ]
+        t1 = clock()
+        out = proc.fold_batch(batch, None, users, seen, now)
+        t2 = clock()
+        for _, value in out.item_events:
+            proc.fold_item(value, items)
+        t3 = clock()
+        for user, (eid, ts) in out.triggers.items():
+            recs += proc.recommend(user, eid, ts, users, items, now) is not None
+        t4 = clock()
+        spent.update(
+            {"decode": t1 - t0, "fold_batch": t2 - t1, "fold_item": t3 - t2, "recommend": t4 - t3}
+        )
+        done += len(batch)
+    wall, cpu = clock() - began, time.thread_time() - cpu0
+    total = sum(spent.values())
+    return {
+        "events": done,
+        "events_per_s": round(done / wall, 1),
+        "thread_cpu_share": round(cpu / wall, 2),
+        "recommendations": recs,
+        "us_per_event": {k: round(v / done * 1e6, 1) for k, v in spent.items()},
+        "share": {k: round(v / total, 3) for k, v in spent.items()},
+    }
+
+
+def core_child(index_dir: Path, n: int, users: int, env: dict[str, str]) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--core-child", str(index_dir), str(n), str(users)]
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, cwd=ROOT, timeout=300, env={**os.environ, **env}
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"core child failed:\n{out.stderr[-3000:]}")
+    return dict(json.loads(out.stdout.strip().splitlines()[-1])) | {"env": env}
+
+
+def memory_child(index_dir: str, users: int, sample: int, per_user: int) -> dict[str, Any]:
+    from stream.contract import decode
+    from stream.index import FaissItemIndex
     from stream.processor import Decoded, Processor
     from stream.simulate import SimConfig, Simulation, encode_value, make_catalog
-
-    class StubModel:
-        """Random but valid scores: state layout and size do not depend on the values."""
-
-        version = "stub"
-
-        def __init__(self) -> None:
-            self.rng = np.random.default_rng(0)
-
-        def predict(self, texts: Sequence[str]) -> Scores:
-            n = len(texts)
-            return Scores(self.rng.dirichlet(np.ones(len(SENTIMENTS)), n).astype(np.float32),
-                          self.rng.random((n, len(EMOTIONS)), dtype=np.float32),
-                          np.zeros((n, 384), np.float32), np.zeros(n, np.bool_))
 
     settings = Settings()
     index = FaissItemIndex.load(index_dir)
     proc = Processor(settings, StubModel(), index)
     month_s = 30 * 86400
-    cfg = SimConfig(seed=0, n_users=sample, n_items=500, n_events=sample * per_user,
-                    rate=sample * per_user / month_s, id_prefix="mem-")
+    cfg = SimConfig(
+        seed=0,
+        n_users=sample,
+        n_items=500,
+        n_events=sample * per_user,
+        rate=sample * per_user / month_s,
+        id_prefix="mem-",
+    )
     users_t: dict[str, Any] = {}
     seen_t: dict[str, Any] = {}
     batch: list[Decoded] = []
@@ -556,31 +749,53 @@ def memory_child(index_dir: str, users: int, sample: int, per_user: int) -> dict
     now = int(time.time() * 1000)
     heavy: list[Decoded] = []
     for k in range(200):
-        value = {"event_id": f"heavy-{k}", "user_id": "heavy", "item_id": items[k],
-                 "action": "purchase", "ts": now + k * 1000}
-        heavy.append(Decoded("clicks", decode("clicks", encode_value(value),
-                                              max_value_bytes=65536, max_text_bytes=8192)))
+        value = {
+            "event_id": f"heavy-{k}",
+            "user_id": "heavy",
+            "item_id": items[k],
+            "action": "purchase",
+            "ts": now + k * 1000,
+        }
+        heavy.append(
+            Decoded(
+                "clicks",
+                decode("clicks", encode_value(value), max_value_bytes=65536, max_text_bytes=8192),
+            )
+        )
     proc.fold_batch(heavy, None, users_t, seen_t, 0)
 
-    def sizes(user: str) -> tuple[int, int, int]:
-        """(taste vector bytes, rest of the users value + seen value + keys, total)."""
+    def size(value: Any) -> int:
+        return len(json.dumps(value, separators=(",", ":")))
+
+    def sizes(user: str) -> dict[str, int]:
+        """Compact-JSON bytes of one user's table entries, split by what they hold."""
         u = users_t[user]
-        vec = len(json.dumps(u["taste"]["vec"])) + len('"vec":')
-        users_json = len(json.dumps(u, separators=(",", ":")))
-        seen_json = len(json.dumps(seen_t.get(user), separators=(",", ":")))
-        keys = 2 * len(json.dumps(user))
-        total = users_json + seen_json + keys
-        return vec, total - vec, total
+        vec = size(u["taste"]["vec"]) + len('"vec":')
+        parts = {
+            "taste_vector": vec,
+            "taste_scalars": size(u["taste"]) - vec,
+            "emotion": size(u["emotion"]),
+            "seen_items": size(u["seen"]),
+            "users_other": size(u) - size(u["taste"]) - size(u["emotion"]) - size(u["seen"]),
+            "dedup_window": size(seen_t.get(user)),
+            "keys": 2 * size(user),
+        }
+        parts["beyond_taste"] = sum(parts.values()) - vec
+        return parts
 
     sampled = [sizes(u) for u in users_t if u != "heavy"]
-    rest = sorted(s[1] for s in sampled)
-    vecs = sorted(s[0] for s in sampled)
+    rest = sorted(p["beyond_taste"] for p in sampled)
+    vecs = sorted(p["taste_vector"] for p in sampled)
+    median_parts = {k: percentile([p[k] for p in sampled], 50) for k in sampled[0]}
     heavy_sizes = sizes("heavy")
-    events_per_user = Counter(len(seen_t[u]["e"]) // 16 for u in seen_t)  # b64 of 12-byte entries
-    del events_per_user
 
     # RSS of tables holding `users` users, values deserialized like a changelog recovery.
-    dumped = [(json.dumps(users_t[u]), json.dumps(seen_t[u])) for u in users_t if u != "heavy"]
+    compact = (",", ":")
+    dumped = [
+        (json.dumps(users_t[u], separators=compact), json.dumps(seen_t[u], separators=compact))
+        for u in users_t
+        if u != "heavy"
+    ]
     gc.collect()
     rss0 = proc_rss_mib(os.getpid())
     big_users: dict[str, Any] = {}
@@ -597,14 +812,23 @@ def memory_child(index_dir: str, users: int, sample: int, per_user: int) -> dict
     return {
         "sample_users": len(sampled),
         "history": f"{n_events} simulated events over 30 days ({per_user}/user on average, "
-                   "Zipf-skewed activity)",
-        "fold_events_per_s": round(n_events / fold_s, 0),
+        "Zipf-skewed activity)",
+        "history_events_per_s": round(n_events / fold_s, 0),  # simulate+decode+fold
         "taste_vector_bytes": int(statistics.median(vecs)) if vecs else 0,
-        "beyond_taste_bytes": {"median": percentile(rest, 50), "p90": percentile(rest, 90),
-                               "max": max(rest) if rest else 0,
-                               "mean": round(statistics.fmean(rest), 1) if rest else 0},
-        "saturated_user": {"taste_vector_bytes": heavy_sizes[0],
-                           "beyond_taste_bytes": heavy_sizes[1]},
+        "beyond_taste_bytes": {
+            "median": percentile(rest, 50),
+            "p90": percentile(rest, 90),
+            "max": max(rest) if rest else 0,
+            "mean": round(statistics.fmean(rest), 1) if rest else 0,
+        },
+        "median_parts_bytes": median_parts,
+        "saturated_user": {
+            "taste_vector_bytes": heavy_sizes["taste_vector"],
+            "beyond_taste_bytes": heavy_sizes["beyond_taste"],
+            "parts_bytes": heavy_sizes,
+            "how": "200 purchases of distinct items within 200 s: dedup window "
+            "(64 ids) and seen list (100 items) full",
+        },
         "table_users": users,
         "serialized_mib": round(serialized / 2**20, 1),
         "serialized_bytes_per_user": round(serialized / users, 0),
@@ -615,8 +839,15 @@ def memory_child(index_dir: str, users: int, sample: int, per_user: int) -> dict
 
 
 def measure_memory(index_dir: Path, plan: Plan) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--memory-child", str(index_dir), str(plan.mem_users),
-           str(plan.mem_sample_users), str(plan.mem_events_per_user)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--memory-child",
+        str(index_dir),
+        str(plan.mem_users),
+        str(plan.mem_sample_users),
+        str(plan.mem_events_per_user),
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=590)
     if out.returncode != 0:
         raise RuntimeError(f"memory child failed:\n{out.stderr[-3000:]}")
@@ -624,6 +855,63 @@ def measure_memory(index_dir: Path, plan: Plan) -> dict[str, Any]:
 
 
 # --- orchestration -------------------------------------------------------------------------------
+
+
+def run_clicks(
+    broker: Any, base: Settings, plan: Plan, run_id: str, index_dir: Path, args: Any
+) -> dict[str, Any]:
+    """Clicks-only drain; below target also: the same with OPENBLAS_NUM_THREADS=1, cProfile of
+    both, and the Processor alone (no Kafka, no Faust) with both BLAS settings."""
+    out: dict[str, Any] = {}
+    clicks = make_events(plan.click_events, plan.users, "clicks=1", f"ck{run_id}-", args.reviews)
+    s = worker_settings(base, f"bp{run_id}ck", WORK, broker=broker.url)
+    asyncio.run(_create_topics(broker.bootstrap, s))
+    produce_s = asyncio.run(_produce(broker.bootstrap, s, clicks))
+    log(f"clicks: produced {len(clicks)} events in {produce_s:.1f} s")
+    out["clicks"] = drain(broker, s, len(clicks), plan.phase_cap_s, "clicks")
+    log(f"clicks: {json.dumps(out['clicks'])}")
+    below = out["clicks"].get("events_per_s", 0) < TARGETS["clicks_events_per_s"]
+    blas1 = {"OPENBLAS_NUM_THREADS": "1"}
+    variants: list[tuple[str, dict[str, str]]] = [("default", {})]
+    if "OPENBLAS_NUM_THREADS" not in WORKER_ENV and (
+        args.blas_check == "always" or (args.blas_check == "auto" and below)
+    ):
+        variants.append(("openblas_1_thread", blas1))
+        tag = f"bp{run_id}ck-blas1"
+        bs = s.replace(app_id=f"{tag}-app", web_port=free_port(), data_dir=str(WORK / f"w-{tag}"))
+        log("clicks: again with OPENBLAS_NUM_THREADS=1 (diagnostic)")
+        out["clicks_openblas_1_thread"] = drain(
+            broker, bs, len(clicks), plan.phase_cap_s, "clicks-blas1", extra_env=blas1
+        )
+        log(f"clicks, OPENBLAS_NUM_THREADS=1: {json.dumps(out['clicks_openblas_1_thread'])}")
+    if args.profile == "always" or (args.profile == "auto" and below):
+        out["clicks_profile"] = {}
+        for label, env in variants:
+            prof_path = WORK / f"clicks-{run_id}-{label}.prof"
+            prof_path.unlink(missing_ok=True)
+            tag = f"bp{run_id}ck-prof-{label.replace('_', '-')}"
+            ps = s.replace(
+                app_id=f"{tag}-app", web_port=free_port(), data_dir=str(WORK / f"w-{tag}")
+            )
+            log(f"clicks: profiling a worker on the same topics (cProfile, {label})")
+            run = drain(
+                broker, ps, len(clicks), plan.phase_cap_s, f"clicks-prof-{label}",
+                profile_to=prof_path, extra_env=env,
+            )  # fmt: skip
+            report = profile_report(prof_path) if prof_path.exists() else {}
+            out["clicks_profile"][label] = {
+                "env": env,
+                "run": run,
+                **report,
+                "file": str(prof_path.relative_to(ROOT)),
+                "timer": "wall clock, the worker's main thread (the event loop)",
+            }
+    core = {}
+    for label, env in variants:
+        core[label] = core_child(index_dir, plan.core_events, plan.users, env)
+        log(f"clicks, Processor alone ({label}): {json.dumps(core[label])}")
+    out["clicks_core"] = core
+    return out
 
 
 def prepare_index(settings: Settings) -> Path:
@@ -652,20 +940,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (about 3 minutes)")
     parser.add_argument("--only", default="ceiling,mixed,clicks,latency,memory")
-    parser.add_argument("--profile", choices=("auto", "always", "never"), default="auto",
-                        help="profile the clicks-only worker (auto: when below target)")
-    parser.add_argument("--reviews", choices=("sim", "amazon"), default="sim",
-                        help="review bodies: simulator texts or real Amazon reviews")
-    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                        help="worker setting override (repeatable)")
-    parser.add_argument("--latency-rate", type=float, default=0.0,
-                        help="events/s for the latency run (default: half the mixed rate)")
+    parser.add_argument(
+        "--profile",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="profile the clicks-only worker (auto: when below target)",
+    )
+    parser.add_argument(
+        "--reviews",
+        choices=("sim", "amazon"),
+        default="sim",
+        help="review bodies: simulator texts or real Amazon reviews",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="worker setting override (repeatable)",
+    )
+    parser.add_argument(
+        "--worker-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment variable of every worker (repeatable)",
+    )
+    parser.add_argument(
+        "--blas-check",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="rerun clicks-only with OPENBLAS_NUM_THREADS=1 (auto: below target)",
+    )
+    parser.add_argument(
+        "--latency-rate",
+        type=float,
+        default=0.0,
+        help="events/s for the latency run (default: half the mixed rate)",
+    )
     parser.add_argument("--mixed-events", type=int)
     parser.add_argument("--click-events", type=int)
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument("--memory-child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--core-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
+    if args.core_child:
+        index_dir, n, users = args.core_child
+        events = make_events(int(n), int(users), "clicks=1", "core-", "sim")
+        print(json.dumps(measure_core_clicks(Path(index_dir), events, Settings())))
+        return 0
     if args.memory_child:
         index_dir, users, sample, per_user = args.memory_child
         print(json.dumps(memory_child(index_dir, int(users), int(sample), int(per_user))))
@@ -679,10 +1003,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.reviews == "amazon" and not REVIEWS_ZIP.is_file():
         raise SystemExit(f"--reviews amazon needs {REVIEWS_ZIP}")
     only = set(args.only.split(","))
+    for pair in args.worker_env:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--worker-env wants NAME=VALUE, got {pair!r}")
+        WORKER_ENV[name] = value
     WORK.mkdir(parents=True, exist_ok=True)
     run_id = time.strftime("%H%M%S")
-    base = Settings(store="memory://", model_variant="int8", providers="cpu",
-                    log_level="info").replace(**parse_overrides(args.set))
+    base = Settings(
+        store="memory://", model_variant="int8", providers="cpu", log_level="info"
+    ).replace(**parse_overrides(args.set))
     base = base.replace(data_dir=str(WORK / "w-prep"))
     started = time.perf_counter()
     result: dict[str, Any] = {
@@ -691,17 +1021,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         "load_before": [round(x, 2) for x in os.getloadavg()],
         "busy_before": busy_processes(),
         "plan": asdict(plan) | {"quick": args.quick, "reviews": args.reviews},
-        "settings": {k: getattr(base, k) for k in (
-            "batch_size", "batch_wait_ms", "recommend_interval_ms", "intra_op_threads",
-            "partitions", "store", "model_variant", "providers", "top_k", "candidates",
-            "dedup_window_s")},
+        "settings": {
+            k: getattr(base, k)
+            for k in (
+                "batch_size",
+                "batch_wait_ms",
+                "recommend_interval_ms",
+                "intra_op_threads",
+                "partitions",
+                "store",
+                "model_variant",
+                "providers",
+                "top_k",
+                "candidates",
+                "dedup_window_s",
+            )
+        },
         "targets": TARGETS,
+        "worker_env": dict(WORKER_ENV),
     }
     if result["busy_before"]:
         log("other busy processes: " + " | ".join(result["busy_before"]))
 
-    mixed_events = make_events(plan.mixed_events, plan.users,
-                               "clicks=0.6,chats=0.25,reviews=0.15", f"mx{run_id}-", args.reviews)
+    mixed_events = make_events(
+        plan.mixed_events,
+        plan.users,
+        "clicks=0.6,chats=0.25,reviews=0.15",
+        f"mx{run_id}-",
+        args.reviews,
+    )
     mixed_texts = texts_of(mixed_events)
     kinds = Counter(k for k, _ in mixed_events)
     result["mix"] = dict(kinds)
@@ -710,12 +1058,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"ceiling: {len(mixed_texts)} review+chat texts, batch 32, {plan.ceiling_s:.0f} s")
         result["ceiling"] = measure_ceiling(base, mixed_texts, plan.ceiling_s)
         log(f"ceiling: {result['ceiling']['texts_per_s_median']} texts/s")
+        share = len(mixed_texts) / len(mixed_events)
+        small = max(1, round(base.batch_size * share))
+        result["ceiling_at_worker_batch"] = measure_ceiling(
+            base, mixed_texts, plan.ceiling_s / 3, batch=small
+        ) | {"why": f"batch_size {base.batch_size} events x {share:.2f} texts per event"}
+        log(
+            f"ceiling at batch {small}: "
+            f"{result['ceiling_at_worker_batch']['texts_per_s_median']} texts/s"
+        )
 
     index_dir = prepare_index(base)
     if only & {"mixed", "clicks", "latency"}:
         from stream.broker import KafkaBroker
 
         with KafkaBroker(echo=log) as broker:
+            assert broker.proc is not None
             boot = broker.bootstrap
             log(f"broker {broker.version} at {boot}")
             if "mixed" in only:
@@ -725,50 +1083,60 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log(f"mixed: produced {len(mixed_events)} events in {produce_s:.1f} s")
                 result["mixed"] = drain(broker, s, len(mixed_events), plan.phase_cap_s, "mixed")
                 ceiling = result.get("ceiling", {}).get("texts_per_s_median")
-                if ceiling:
+                if ceiling and "texts_per_s" in result["mixed"]:
                     result["mixed"]["texts_vs_ceiling"] = round(
-                        result["mixed"]["texts_per_s"] / ceiling, 3)
+                        result["mixed"]["texts_per_s"] / ceiling, 3
+                    )
                 log(f"mixed: {json.dumps(result['mixed'])}")
+                ratio = result["mixed"].get("texts_vs_ceiling", 1.0)
+                if "OPENBLAS_NUM_THREADS" not in WORKER_ENV and (
+                    args.blas_check == "always"
+                    or (args.blas_check == "auto" and ratio < TARGETS["pipeline_vs_ceiling"])
+                ):
+                    tag = f"bp{run_id}mx-blas1"
+                    bs = s.replace(
+                        app_id=f"{tag}-app", web_port=free_port(), data_dir=str(WORK / f"w-{tag}")
+                    )
+                    log("mixed: again with OPENBLAS_NUM_THREADS=1 (diagnostic)")
+                    mb = drain(
+                        broker, bs, len(mixed_events), 0.75 * plan.phase_cap_s, "mixed-blas1",
+                        extra_env={"OPENBLAS_NUM_THREADS": "1"},
+                    )  # fmt: skip
+                    if ceiling and "texts_per_s" in mb:
+                        mb["texts_vs_ceiling"] = round(mb["texts_per_s"] / ceiling, 3)
+                    result["mixed_openblas_1_thread"] = mb
+                    log(f"mixed, OPENBLAS_NUM_THREADS=1: {json.dumps(mb)}")
             if "clicks" in only:
-                clicks = make_events(plan.click_events, plan.users, "clicks=1", f"ck{run_id}-",
-                                     args.reviews)
-                s = worker_settings(base, f"bp{run_id}ck", WORK, broker=broker.url)
-                asyncio.run(_create_topics(boot, s))
-                produce_s = asyncio.run(_produce(boot, s, clicks))
-                log(f"clicks: produced {len(clicks)} events in {produce_s:.1f} s")
-                result["clicks"] = drain(broker, s, len(clicks), plan.phase_cap_s, "clicks")
-                log(f"clicks: {json.dumps(result['clicks'])}")
-                below = result["clicks"].get("events_per_s", 0) < TARGETS["clicks_events_per_s"]
-                if args.profile == "always" or (args.profile == "auto" and below):
-                    prof_path = WORK / f"clicks-{run_id}.prof"
-                    prof_path.unlink(missing_ok=True)
-                    ps = s.replace(app_id=f"bp{run_id}ck-prof-app", web_port=free_port(),
-                                   data_dir=str(WORK / f"w-bp{run_id}ck-prof"))
-                    log("clicks: profiling a second worker on the same topics (cProfile)")
-                    profiled = drain(broker, ps, len(clicks), plan.phase_cap_s, "clicks-prof",
-                                     profile_to=prof_path)
-                    report = profile_report(prof_path) if prof_path.exists() else {}
-                    result["clicks_profile"] = {"run": profiled, **report,
-                                                "file": str(prof_path.relative_to(ROOT))}
+                result.update(run_clicks(broker, base, plan, run_id, index_dir, args))
             if "latency" in only:
                 mixed_rate = result.get("mixed", {}).get("events_per_s")
                 rate = args.latency_rate or (0.5 * mixed_rate if mixed_rate else 100.0)
-                s = worker_settings(base, f"bp{run_id}lt", WORK, broker=broker.url,
-                                    recommend_interval_ms=0)
+                s = worker_settings(
+                    base, f"bp{run_id}lt", WORK, broker=broker.url, recommend_interval_ms=0
+                )
                 asyncio.run(_create_topics(boot, s))
                 n = int(rate * plan.latency_s * 1.1) + 100
-                events = make_events(n, plan.users, "clicks=0.6,chats=0.25,reviews=0.15",
-                                     f"lt{run_id}-", args.reviews)
-                worker = Worker(env_of(s), WORK / "logs" / "latency.log")
+                events = make_events(
+                    n,
+                    plan.users,
+                    "clicks=0.6,chats=0.25,reviews=0.15",
+                    f"lt{run_id}-",
+                    args.reviews,
+                )
+                worker = Worker(env_of(s) | WORKER_ENV, WORK / "logs" / "latency.log")
                 worker.start()
                 time.sleep(2.0)  # partitions assigned, agents waiting
-                cpu = CpuWindow({"worker": worker.pid, "broker": broker.proc.pid,
-                                 "bench": os.getpid()}).start()
+                cpu = CpuWindow(
+                    {"worker": worker.pid, "broker": broker.proc.pid, "bench": os.getpid()}
+                ).start()
                 try:
-                    log(f"latency: {rate:.0f} events/s for {plan.latency_s:.0f} s, "
-                        "recommend_interval_ms=0")
-                    lat = asyncio.run(_paced(boot, s, events, rate, plan.latency_s,
-                                             plan.latency_warmup_s))
+                    log(
+                        f"latency: {rate:.0f} events/s for {plan.latency_s:.0f} s, "
+                        "recommend_interval_ms=0"
+                    )
+                    lat = asyncio.run(
+                        _paced(boot, s, events, rate, plan.latency_s, plan.latency_warmup_s)
+                    )
                 finally:
                     lat["cpu"] = cpu.stop()
                     worker.stop()
@@ -777,8 +1145,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log(f"latency: {json.dumps(lat)}")
 
     if "memory" in only:
-        log(f"memory: {plan.mem_sample_users} users' history folded, tables of "
-            f"{plan.mem_users} users")
+        log(
+            f"memory: {plan.mem_sample_users} users' history folded, tables of "
+            f"{plan.mem_users} users"
+        )
         result["memory"] = measure_memory(index_dir, plan)
         log(f"memory: {json.dumps(result['memory'])}")
 
@@ -804,24 +1174,47 @@ def verdicts(r: dict[str, Any]) -> dict[str, str]:
             return
         ok = value >= target if higher else value <= target
         out[name] = f"{value:g} vs target {'>=' if higher else '<='} {target:g}: " + (
-            "met" if ok else "MISSED")
+            "met" if ok else "MISSED"
+        )
 
-    judge("pipeline texts/s vs ceiling", r.get("mixed", {}).get("texts_vs_ceiling"),
-          TARGETS["pipeline_vs_ceiling"], True)
-    judge("clicks-only events/s", r.get("clicks", {}).get("events_per_s"),
-          TARGETS["clicks_events_per_s"], True)
-    judge("latency p99 ms (worker)", r.get("latency", {}).get("worker_latency_ms", {}).get("p99"),
-          TARGETS["latency_p99_ms"], False)
-    judge("latency p99 ms (end to end)",
-          r.get("latency", {}).get("end_to_end_ms", {}).get("p99"), TARGETS["latency_p99_ms"],
-          False)
+    judge(
+        "pipeline texts/s vs ceiling",
+        r.get("mixed", {}).get("texts_vs_ceiling"),
+        TARGETS["pipeline_vs_ceiling"],
+        True,
+    )
+    judge(
+        "clicks-only events/s",
+        r.get("clicks", {}).get("events_per_s"),
+        TARGETS["clicks_events_per_s"],
+        True,
+    )
+    judge(
+        "latency p99 ms (worker)",
+        r.get("latency", {}).get("worker_latency_ms", {}).get("p99"),
+        TARGETS["latency_p99_ms"],
+        False,
+    )
+    judge(
+        "latency p99 ms (end to end)",
+        r.get("latency", {}).get("end_to_end_ms", {}).get("p99"),
+        TARGETS["latency_p99_ms"],
+        False,
+    )
     mem = r.get("memory", {})
     if mem:
-        judge("state bytes/user beyond taste (median)", mem["beyond_taste_bytes"]["median"],
-              TARGETS["state_bytes_beyond_taste"], False)
-        judge("state bytes/user beyond taste (saturated user)",
-              mem["saturated_user"]["beyond_taste_bytes"], TARGETS["state_bytes_beyond_taste"],
-              False)
+        judge(
+            "state bytes/user beyond taste (median)",
+            mem["beyond_taste_bytes"]["median"],
+            TARGETS["state_bytes_beyond_taste"],
+            False,
+        )
+        judge(
+            "state bytes/user beyond taste (saturated user)",
+            mem["saturated_user"]["beyond_taste_bytes"],
+            TARGETS["state_bytes_beyond_taste"],
+            False,
+        )
     return out
 
 
@@ -829,8 +1222,20 @@ def render_table(r: dict[str, Any]) -> str:
     rows: list[tuple[str, str]] = []
     c = r.get("ceiling")
     if c:
-        rows.append(("inference ceiling (model alone, batch 32, sorted+cut)",
-                     f"{c['texts_per_s_median']} texts/s"))
+        rows.append(
+            (
+                "inference ceiling (model alone, batch 32, sorted+cut)",
+                f"{c['texts_per_s_median']} texts/s",
+            )
+        )
+    c2 = r.get("ceiling_at_worker_batch")
+    if c2:
+        rows.append(
+            (
+                f"inference ceiling at batch {c2['batch']} (what a worker batch holds)",
+                f"{c2['texts_per_s_median']} texts/s",
+            )
+        )
     m = r.get("mixed")
     if m and "events_per_s" in m:
         rows += [
@@ -838,36 +1243,70 @@ def render_table(r: dict[str, Any]) -> str:
             ("mixed: events/s that need the model", f"{m['texts_per_s']} texts/s"),
             ("mixed: texts/s vs ceiling", f"{m.get('texts_vs_ceiling', 'n/a')}"),
             ("mixed: recommendations/s", f"{m['recommendations_per_s']}"),
-            ("mixed: worker / broker / others cores",
-             f"{m['cpu']['worker_cores']} / {m['cpu']['broker_cores']} / "
-             f"{m['cpu']['others_cores']}"),
+            (
+                "mixed: worker / broker / others cores",
+                f"{m['cpu']['worker_cores']} / {m['cpu']['broker_cores']} / "
+                f"{m['cpu']['others_cores']}",
+            ),
+        ]
+    mb = r.get("mixed_openblas_1_thread")
+    if mb and "events_per_s" in mb:
+        rows += [
+            ("mixed with OPENBLAS_NUM_THREADS=1 (diagnostic): events/s", f"{mb['events_per_s']}"),
+            (
+                "mixed with OPENBLAS_NUM_THREADS=1: texts/s, vs ceiling",
+                f"{mb['texts_per_s']}, {mb.get('texts_vs_ceiling', 'n/a')}",
+            ),
         ]
     k = r.get("clicks")
     if k and "events_per_s" in k:
         rows += [
             ("clicks-only: sustained events/s (10-90%)", f"{k['events_per_s']}"),
-            ("clicks-only: worker / broker / others cores",
-             f"{k['cpu']['worker_cores']} / {k['cpu']['broker_cores']} / "
-             f"{k['cpu']['others_cores']}"),
+            (
+                "clicks-only: worker / broker / others cores",
+                f"{k['cpu']['worker_cores']} / {k['cpu']['broker_cores']} / "
+                f"{k['cpu']['others_cores']}",
+            ),
         ]
+    kb = r.get("clicks_openblas_1_thread")
+    if kb and "events_per_s" in kb:
+        rows.append(
+            ("clicks-only with OPENBLAS_NUM_THREADS=1 (diagnostic)", f"{kb['events_per_s']}")
+        )
+    for label, core in r.get("clicks_core", {}).items():
+        rows.append(
+            (
+                f"clicks, Processor alone, no Kafka/Faust ({label})",
+                f"{core['events_per_s']} ev/s; recommend {core['share']['recommend']:.0%}",
+            )
+        )
     lt = r.get("latency")
     if lt:
         w, e = lt["worker_latency_ms"], lt["end_to_end_ms"]
         rows += [
-            (f"latency at {lt['rate_achieved']} ev/s, interval 0: worker p50/p99 ms",
-             f"{w['p50']:.0f} / {w['p99']:.0f}"),
-            ("latency: end to end (send -> consumer) p50/p99 ms",
-             f"{e['p50']:.0f} / {e['p99']:.0f}"),
+            (
+                f"latency at {lt['rate_achieved']} ev/s, interval 0: worker p50/p99 ms",
+                f"{w['p50']:.0f} / {w['p99']:.0f}",
+            ),
+            (
+                "latency: end to end (send -> consumer) p50/p99 ms",
+                f"{e['p50']:.0f} / {e['p99']:.0f}",
+            ),
         ]
     mem = r.get("memory")
     if mem:
+        beyond = mem["beyond_taste_bytes"]
         rows += [
             ("state: taste vector bytes/user (JSON)", f"{mem['taste_vector_bytes']}"),
-            ("state: beyond taste bytes/user median / p90 / saturated",
-             f"{mem['beyond_taste_bytes']['median']:.0f} / {mem['beyond_taste_bytes']['p90']:.0f}"
-             f" / {mem['saturated_user']['beyond_taste_bytes']}"),
-            (f"state: {mem['table_users']} users serialized / RSS delta MiB",
-             f"{mem['serialized_mib']} / {mem['rss_delta_mib']}"),
+            (
+                "state: beyond taste bytes/user median / p90 / saturated",
+                f"{beyond['median']:.0f} / {beyond['p90']:.0f}"
+                f" / {mem['saturated_user']['beyond_taste_bytes']}",
+            ),
+            (
+                f"state: {mem['table_users']} users serialized / RSS delta MiB",
+                f"{mem['serialized_mib']} / {mem['rss_delta_mib']}",
+            ),
             ("state: RSS bytes/user", f"{mem['rss_bytes_per_user']:.0f}"),
         ]
     width = max(len(a) for a, _ in rows) if rows else 10
@@ -900,18 +1339,46 @@ def render_md(r: dict[str, Any], table: str) -> str:
         lines += ["Other busy processes (lifetime %CPU from ps):", ""]
         lines += [f"- {p}" for p in r.get("busy_before", []) + r.get("busy_after", [])]
         lines.append("")
-    prof = r.get("clicks_profile")
-    if prof:
-        lines += [f"## Clicks-only worker hot spots (cProfile, {prof['profiled_s']} s profiled)",
-                  "", "| function | own share | inclusive share | calls |", "|---|---|---|---|"]
-        lines += [f"| `{h['function']}` | {h['own_share']:.1%} | {h['inclusive_share']:.1%} | "
-                  f"{h['calls']} |" for h in prof["top_own"][:20]]
-        lines += ["", "Project functions by inclusive time:", "",
-                  "| function | inclusive share | own share | calls |", "|---|---|---|---|"]
-        lines += [f"| `{h['function']}` | {h['inclusive_share']:.1%} | {h['own_share']:.1%} | "
-                  f"{h['calls']} |" for h in prof["stream_inclusive"][:20]]
+    for prof in r.get("clicks_profile", {}).values():
+        if "top_own" not in prof:
+            continue
+        env = " ".join(f"{k}={v}" for k, v in prof["env"].items()) or "default environment"
+        lines += [
+            f"## Clicks-only worker hot spots, {env} (cProfile, {prof['profiled_s']} s of "
+            f"{prof['timer']}; rate under the profiler {prof['run'].get('events_per_s')} ev/s)",
+            "",
+            "| function | own share | inclusive share | calls |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| `{h['function']}` | {h['own_share']:.1%} | {h['inclusive_share']:.1%} | "
+            f"{h['calls']} |"
+            for h in prof["top_own"][:20]
+        ]
+        lines += [
+            "",
+            "Project functions by inclusive time:",
+            "",
+            "| function | inclusive share | own share | calls |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| `{h['function']}` | {h['inclusive_share']:.1%} | {h['own_share']:.1%} | "
+            f"{h['calls']} |"
+            for h in prof["stream_inclusive"][:20]
+        ]
         lines += ["", "Own time per package:", ""]
         lines += [f"- {p['package']}: {p['own_share']:.1%}" for p in prof["packages"]]
+        lines.append("")
+    for core in r.get("clicks_core", {}).values():
+        env = " ".join(f"{k}={v}" for k, v in core["env"].items()) or "default environment"
+        steps = ", ".join(
+            f"{k} {v} us ({core['share'][k]:.0%})" for k, v in core["us_per_event"].items()
+        )
+        lines.append(
+            f"- Processor alone on clicks ({env}): {core['events_per_s']} ev/s; per event: {steps}."
+        )
+    if r.get("clicks_core"):
         lines.append("")
     lines += ["Full figures: `benchmarks/results/pipeline.json`.", ""]
     return "\n".join(lines)

@@ -21,8 +21,9 @@ Protocol (no leakage: everything a test point sees happened strictly before it):
   coverage = distinct items in the top-K lists / items in the index at the last test point.
   Each variant's mean difference to ``popularity`` and ``taste_only`` gets a paired bootstrap
   95% interval (the same seeded resamples of test points for every comparison).
-- Tuning: evidence weights, then the ranker's weights, chosen by NDCG@K on the first
-  ``tune_share`` of the test points (by time); the reported table holds only the later ones.
+- Tuning: the evidence and ranker weights of ``sentiment_aware``, chosen by a coordinate search
+  on NDCG@K of the first ``tune_share`` of the test points (by time); the reported table holds
+  only the later ones, where every tuned variant runs with the selection.
 
 Every review text is scored once and cached under ``cache_dir/<model>/<texts sha>.npz``.
 """
@@ -39,6 +40,7 @@ import os
 import re
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,20 +103,47 @@ class Variant:
 VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in (
-        Variant("popularity", "popularity", "none", tuned=False,
-                about="decayed review counts, same list for everyone (cold-start baseline)"),
-        Variant("taste_only", "taste_only", "none", tuned=False,
-                about="taste vector where every review pulls (no model sentiment), no re-rank"),
-        Variant("seed_formula", "seed_formula", "model",
-                about="the seeds' z = w * r * s on model sentiment"),
-        Variant("sentiment_aware", "default", "model",
-                about="the full system: model sentiment in taste, mood and item affect; re-rank"),
-        Variant("rating_oracle", "default", "stars",
-                about="sentiment_aware with the star rating in place of the model's valence"),
-        Variant("sentiment_stars", "default", "model", stars=True,
-                about="sentiment_aware with the rating also sent (the core blends it in)"),
+        Variant(
+            "popularity",
+            "popularity",
+            "none",
+            tuned=False,
+            about="decayed review counts, same list for everyone (cold-start baseline)",
+        ),
+        Variant(
+            "taste_only",
+            "taste_only",
+            "none",
+            tuned=False,
+            about="taste vector where every review pulls (no model sentiment), no re-rank",
+        ),
+        Variant(
+            "seed_formula",
+            "seed_formula",
+            "model",
+            about="the seeds' z = w * r * s on model sentiment",
+        ),
+        Variant(
+            "sentiment_aware",
+            "default",
+            "model",
+            about="the full system: model sentiment in taste, mood and item affect; re-rank",
+        ),
+        Variant(
+            "rating_oracle",
+            "default",
+            "stars",
+            about="sentiment_aware with the star rating in place of the model's valence",
+        ),
+        Variant(
+            "sentiment_stars",
+            "default",
+            "model",
+            stars=True,
+            about="sentiment_aware with the rating also sent (the core blends it in)",
+        ),
     )
-}  # fmt: skip
+}
 DEFAULT_VARIANTS: tuple[str, ...] = tuple(VARIANTS)
 BASELINES: tuple[str, ...] = ("popularity", "taste_only")
 TUNED_ON = "sentiment_aware"
@@ -122,36 +151,19 @@ TUNED_ON = "sentiment_aware"
 # taste_only: every review is positive evidence of the same size, whatever it says
 NO_SENTIMENT = EvidenceWeights(review_gain=0.0)
 
-# evidence grid (stage 1, at default rank weights): how far sentiment moves taste evidence
-EVIDENCE_GRID: tuple[dict[str, float], ...] = (
-    {"review_gain": 1.0},
-    {"review_gain": 0.5},
-    {"review_gain": 2.0},
-    {"review_gain": 0.25},
-)
-# rank grid (stage 2, at the chosen evidence): defaults first so a tie keeps them
-RANK_GRID_AXES: dict[str, tuple[float, ...]] = {
-    "affect_weight": (0.1, 0.0, 0.3),
-    "comfort_gain": (2.0, 0.0),
-    "popularity_weight": (0.05, 0.0, 0.2),
-    "mmr_lambda": (0.8, 1.0),
+# Tuning searches one weight at a time (coordinate search, up to TUNE_ROUNDS rounds): each axis
+# lists the core's default first, and a value replaces the current one only if it does strictly
+# better, so ties keep the defaults.
+EVIDENCE_AXES: dict[str, tuple[float, ...]] = {
+    "review_gain": (1.0, 0.5, 2.0, 0.25),  # how far review sentiment moves taste evidence
 }
-
-
-def rank_grid() -> list[dict[str, float]]:
-    """Every combination of RANK_GRID_AXES, less those that cannot differ (comfort at 0 affect)."""
-    combos: list[dict[str, float]] = [{}]
-    for name, values in RANK_GRID_AXES.items():
-        combos = [{**c, name: v} for c in combos for v in values]
-    out, keys = [], set()
-    for combo in combos:
-        key = tuple(sorted(combo.items()))
-        if combo["affect_weight"] == 0.0:
-            key = tuple(sorted({**combo, "comfort_gain": 0.0}.items()))
-        if key not in keys:
-            keys.add(key)
-            out.append(combo)
-    return out
+RANK_AXES: dict[str, tuple[float, ...]] = {
+    "popularity_weight": (0.05, 0.0, 0.2, 0.5, 1.0),
+    "affect_weight": (0.1, 0.0, 0.3, 0.6),
+    "comfort_gain": (2.0, 0.0, 4.0),
+    "mmr_lambda": (0.8, 1.0, 0.6),
+}
+TUNE_ROUNDS = 2
 
 
 def parse_variants(text: str | None) -> tuple[str, ...]:
@@ -237,6 +249,8 @@ class Protocol:
             raise ConfigError("tune share must be between 0 and 1")
         if self.resamples < 1:
             raise ConfigError("resamples must be >= 1")
+        rebuild_times(0, 0, self.rebuild)  # fail on a bad spec before any work is done
+        warmup_time(self.warmup, [0, 1])
 
 
 def _month_start(ms: int, months_ahead: int) -> int:
@@ -391,8 +405,12 @@ def score_texts(
                 )
             if scores.sentiment.shape[0] == len(texts):
                 return scores, True
-            log.warning("cache %s holds %d rows, not %d: rescoring", cache_file,
-                        scores.sentiment.shape[0], len(texts))  # fmt: skip
+            log.warning(
+                "cache %s holds %d rows, not %d: rescoring",
+                cache_file,
+                scores.sentiment.shape[0],
+                len(texts),
+            )
         except (OSError, ValueError, KeyError) as exc:
             log.warning("cache %s is unreadable (%s): rescoring", cache_file, exc)
     n = len(texts)
@@ -419,8 +437,13 @@ def score_texts(
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_name(f".{cache_file.name}.{uuid.uuid4().hex[:8]}.tmp.npz")
-        np.savez(tmp, sentiment=parts["sentiment"], emotions=parts["emotions"],
-                 embedding=parts["embedding"], truncated=parts["truncated"])  # fmt: skip
+        np.savez(
+            tmp,
+            sentiment=parts["sentiment"],
+            emotions=parts["emotions"],
+            embedding=parts["embedding"],
+            truncated=parts["truncated"],
+        )
         os.replace(tmp, cache_file)
     return scores, False
 
@@ -511,6 +534,8 @@ class Snapshots:
                 mean = emb[self._recent[item]].astype(np.float64).sum(axis=0)
                 if float(np.linalg.norm(mean)) > 1e-12:
                     self._vectors[item] = mean
+                else:  # only empty texts so far: nothing to search with
+                    self._vectors.pop(item, None)
             if touched:
                 self.index = self._build(cut)
             self._next += 1
@@ -566,8 +591,9 @@ def observe(tl: Timeline, i: int, variant: Variant, vector: Any) -> ReviewObs:
     elif variant.sentiment == "none":
         valence, ekman, arousal, confidence = 0.0, NEUTRAL_EKMAN, 0.0, 1.0
     rating = e.rating if variant.stars else None
-    return ReviewObs(e.user_id, e.item_id, valence, ekman, arousal, rating, e.ts, vector,
-                     confidence)  # fmt: skip
+    return ReviewObs(
+        e.user_id, e.item_id, valence, ekman, arousal, rating, e.ts, vector, confidence
+    )
 
 
 def simulate(
@@ -608,8 +634,9 @@ def _simulate(
         RankParams.from_settings(settings, variant=variant.ranker, top_k=depth, **o)
         for o in overrides
     ]
-    user_params = UserParams.from_settings(settings, evidence=params.evidence,
-                                           recommend_interval_ms=0)  # fmt: skip
+    user_params = UserParams.from_settings(
+        settings, evidence=params.evidence, recommend_interval_ms=0
+    )
     item_params = ItemParams.from_settings(settings)
     users: dict[str, UserState] = {}
     items: dict[str, ItemState] = {}
@@ -634,16 +661,24 @@ def _simulate(
         tests = [i for i in range(start, end) if tl.test[i]]
         if tests:
             members = snaps.members
-            popular = top_popular(((k, p) for k, p in pops.items() if k in members),
-                                  pop_n, now, pop_hl)  # fmt: skip
+            popular = top_popular(
+                ((k, p) for k, p in pops.items() if k in members), pop_n, now, pop_hl
+            )
             for i in tests:
                 e = tl.events[i]
                 state = users[e.user_id]
                 catalog.append(len(members))
                 for r, rp in enumerate(rankers):
-                    rec = recommend(state, index=index, affect=affect, popular=popular,
-                                    rank_params=rp, user_params=user_params, now_ms=now,
-                                    n_candidates=settings.candidates)  # fmt: skip
+                    rec = recommend(
+                        state,
+                        index=index,
+                        affect=affect,
+                        popular=popular,
+                        rank_params=rp,
+                        user_params=user_params,
+                        now_ms=now,
+                        n_candidates=settings.candidates,
+                    )
                     ids = [x.item_id for x in rec.items]
                     ranks[r].append(ids.index(e.item_id) + 1 if e.item_id in ids else 0)
                     tops[r].append(tuple(ids[: protocol.k]))
@@ -676,8 +711,8 @@ class Tuning:
     default_score: float  # NDCG@K on the tuning points with the core's defaults
     points: int
     until_ms: int
-    evidence_trials: list[tuple[dict[str, float], float]]
-    rank_trials: list[tuple[dict[str, float], float]]
+    trials: list[tuple[dict[str, float], float]]  # every setting tried (evidence + rank), in order
+    rounds: int
 
 
 def tune(
@@ -689,42 +724,63 @@ def tune(
     steps: Steps | None = None,
     model_sha: str = "",
 ) -> Tuning:
-    """Two small grids on the test points before ``split_ms``, by NDCG@K of ``sentiment_aware``:
-    evidence weights at the default rank weights, then rank weights at the chosen evidence."""
+    """Coordinate search of the evidence and rank weights of ``sentiment_aware`` by NDCG@K on the
+    test points before ``split_ms``: one axis at a time, the others held at their current best;
+    all values of a rank axis are ranked from the same states in one pass."""
     steps = steps or NoSteps()
     variant = VARIANTS[TUNED_ON]
     n_points = int(np.count_nonzero(tl.test & (tl.ts < split_ms)))
     key = f"ndcg@{protocol.k}"
+    done: dict[tuple[tuple[str, float], ...], float] = {}
+    trials: list[tuple[dict[str, float], float]] = []
 
-    def mean_ndcg(res: PointResults) -> float:
-        return float(point_metrics(res.ranks, protocol.k)[key].mean()) if n_points else 0.0
+    def ident(evidence: dict[str, float], rank: dict[str, float]) -> tuple[tuple[str, float], ...]:
+        return tuple(sorted({**evidence, **rank}.items()))
 
-    evidence_trials: list[tuple[dict[str, float], float]] = []
-    for combo in EVIDENCE_GRID:
-        steps.start(f"tuning evidence {_fmt(combo)}", n_points)
-        params = Params(dataclasses.replace(EvidenceWeights(), **combo))
-        (res,) = simulate(tl, variant, params, settings, protocol, top_k=protocol.k,
-                          until_ms=split_ms, steps=steps, model_sha=model_sha)  # fmt: skip
-        evidence_trials.append((dict(combo), mean_ndcg(res)))
-    best_evidence = max(evidence_trials, key=lambda t: t[1])  # first wins ties: defaults first
-    params = Params(dataclasses.replace(EvidenceWeights(), **best_evidence[0]))
-    grid = rank_grid()
-    steps.start(f"tuning {len(grid)} rank settings", n_points)
-    results = simulate(tl, variant, params, settings, protocol, rank_overrides=grid,
-                       top_k=protocol.k, until_ms=split_ms, steps=steps,
-                       model_sha=model_sha)  # fmt: skip
-    rank_trials = [(dict(c), mean_ndcg(r)) for c, r in zip(grid, results, strict=True)]
-    best_rank = max(rank_trials, key=lambda t: t[1])
-    return Tuning(
-        evidence=best_evidence[0],
-        rank=best_rank[0],
-        score=best_rank[1],
-        default_score=evidence_trials[0][1],
-        points=n_points,
-        until_ms=split_ms,
-        evidence_trials=evidence_trials,
-        rank_trials=rank_trials,
-    )
+    def evaluate(evidence: dict[str, float], ranks: list[dict[str, float]]) -> list[float]:
+        todo = [r for r in ranks if ident(evidence, r) not in done]
+        if todo:
+            steps.start(f"tuning ({len(trials) + len(todo)} settings)", n_points)
+            params = Params(dataclasses.replace(EvidenceWeights(), **evidence))
+            results = simulate(
+                tl,
+                variant,
+                params,
+                settings,
+                protocol,
+                rank_overrides=todo,
+                top_k=protocol.k,
+                until_ms=split_ms,
+                steps=steps,
+                model_sha=model_sha,
+            )
+            for r, res in zip(todo, results, strict=True):
+                score = float(point_metrics(res.ranks, protocol.k)[key].mean()) if n_points else 0.0
+                done[ident(evidence, r)] = score
+                trials.append(({**evidence, **r}, score))
+        return [done[ident(evidence, r)] for r in ranks]
+
+    evidence = {k: v[0] for k, v in EVIDENCE_AXES.items()}
+    rank = {k: v[0] for k, v in RANK_AXES.items()}
+    (default_score,) = evaluate(evidence, [rank])
+    best, rounds = default_score, 0
+    for _ in range(TUNE_ROUNDS):
+        rounds += 1
+        moved = False
+        for axis, values in RANK_AXES.items():
+            options = [{**rank, axis: v} for v in values]
+            for option, score in zip(options, evaluate(evidence, options), strict=True):
+                if score > best:
+                    best, rank, moved = score, option, True
+        for axis, values in EVIDENCE_AXES.items():
+            for v in values:
+                option = {**evidence, axis: v}
+                (score,) = evaluate(option, [rank])
+                if score > best:
+                    best, evidence, moved = score, option, True
+        if not moved:
+            break
+    return Tuning(evidence, rank, best, default_score, n_points, split_ms, trials, rounds)
 
 
 def _fmt(combo: Mapping[str, float]) -> str:
@@ -754,6 +810,7 @@ class BacktestResult:
     timeline: Timeline
     report_mask: npt.NDArray[np.bool_]  # over test points: those the table is computed on
     timings: dict[str, float]
+    cache_hit: bool = False  # the model scores came from the cache
 
     def metrics_json(self) -> dict[str, Any]:
         """``metrics.json``: variants -> ndcg@K, hr@K, mrr, coverage and the two CIs."""
@@ -845,23 +902,36 @@ def run_backtest(
         t0 = time.perf_counter()
         (points,) = simulate(tl, v, params, settings, protocol, steps=steps, model_sha=mkey)
         seconds = time.perf_counter() - t0
-        described = {"ranker": v.ranker, "sentiment": v.sentiment, "stars_sent": v.stars,
-                     "evidence": dataclasses.asdict(params.evidence),
-                     "rank": dict(params.rank)}  # fmt: skip
-        results[name] = VariantResult(name, v.about, described, points,
-                                      summarise(points, report_mask, protocol.k),
-                                      seconds=seconds)  # fmt: skip
+        described = {
+            "ranker": v.ranker,
+            "sentiment": v.sentiment,
+            "stars_sent": v.stars,
+            "evidence": dataclasses.asdict(params.evidence),
+            "rank": dict(params.rank),
+        }
+        results[name] = VariantResult(
+            name,
+            v.about,
+            described,
+            points,
+            summarise(points, report_mask, protocol.k),
+            seconds=seconds,
+        )
         timings[f"variant_{name}_s"] = seconds
 
     idx = bootstrap_indices(int(report_mask.sum()), protocol.resamples, protocol.seed)
     per = {n: point_metrics(r.points.ranks[report_mask], protocol.k) for n, r in results.items()}
     for name, r in results.items():
-        for base in BASELINES:
+        # the two baselines go to metrics.json; the pairs against sentiment_aware only to the
+        # report (what the model's errors cost, what the blend with stars or the seeds' formula do)
+        extra = (TUNED_ON,) if name != TUNED_ON and TUNED_ON in results else ()
+        for base in (*BASELINES, *extra):
             r.ci[base] = {
                 m: paired_bootstrap(per[name][m], per[base][m], indices=idx) for m in per[name]
             }
     # only the variants asked for are reported (baselines always run: they anchor the CIs)
     shown = {n: results[n] for n in variants}
+    history = _history_at_points(tl)[report_mask]
     timings["total_s"] = time.perf_counter() - started
     info = dict(dataset_info or {})
     info.update(
@@ -872,10 +942,10 @@ def run_backtest(
         last=iso_day(int(tl.ts[-1])),
         density=len(events)
         / max(len({e.user_id for e in events}) * len({e.item_id for e in events}), 1),
+        reviews_per_user_median=float(np.median(list(Counter(e.user_id for e in events).values()))),
         texts_truncated_by_model=int(np.count_nonzero(scores.truncated)),
         model_vs_stars=model_agreement(events, scores),
         scores_cache=None if cache_file is None else str(cache_file),
-        scores_cache_hit=hit,
     )
     proto = {
         "k": protocol.k,
@@ -893,6 +963,7 @@ def run_backtest(
         "tuning_points": tuning.points if tuning is not None else 0,
         "selected": None if tuning is None else {"evidence": tuning.evidence, "rank": tuning.rank},
         "target_in_index_share": round(_reachable_share(tl, report_mask), 4),
+        "history_median": float(np.median(history)) if history.size else 0.0,
         "resamples": protocol.resamples,
         "seed": protocol.seed,
         "model_version": model.version,
@@ -905,7 +976,7 @@ def run_backtest(
             "half_life_review_s": settings.half_life_review_s,
         },
     }
-    return BacktestResult(info, proto, shown, tuning, tl, report_mask, timings)
+    return BacktestResult(info, proto, shown, tuning, tl, report_mask, timings, hit)
 
 
 def model_agreement(events: Sequence[Review], scores: Scores) -> dict[str, float] | None:
@@ -929,6 +1000,18 @@ def model_agreement(events: Sequence[Review], scores: Scores) -> dict[str, float
             float((valence[negative] < 0).mean()) if negative.any() else 0.0, 4
         ),
     }
+
+
+def _history_at_points(tl: Timeline) -> npt.NDArray[np.int64]:
+    """Per test point: how many reviews its user had written before it (what taste knows)."""
+    written: dict[str, int] = {}
+    out: list[int] = []
+    for start, end in tl.groups:
+        out += [written.get(tl.events[i].user_id, 0) for i in range(start, end) if tl.test[i]]
+        for i in range(start, end):
+            user = tl.events[i].user_id
+            written[user] = written.get(user, 0) + 1
+    return np.asarray(out, dtype=np.int64)
 
 
 def _reachable_share(tl: Timeline, mask: npt.NDArray[np.bool_]) -> float:

@@ -97,9 +97,13 @@ class LoadReport:
         """One line for a terminal: ``10261 rows, 10261 events; skipped: ...``."""
         parts = [f"{self.rows} rows, {self.loaded} events"]
         if self.skipped:
-            parts.append("skipped " + ", ".join(f"{k}={v}" for k, v in sorted(self.skipped.items())))
+            parts.append(
+                "skipped " + ", ".join(f"{k}={v}" for k, v in sorted(self.skipped.items()))
+            )
         if self.notes:
-            parts.append("kept with " + ", ".join(f"{k}={v}" for k, v in sorted(self.notes.items())))
+            parts.append(
+                "kept with " + ", ".join(f"{k}={v}" for k, v in sorted(self.notes.items()))
+            )
         return "; ".join(parts)
 
 
@@ -129,7 +133,8 @@ def load_reviews(
         ids.add(event.event_id)
         events.append(event)
     events.sort(key=lambda e: e.ts)
-    if limit is not None and limit >= 0:
+    if limit is not None and 0 <= limit < len(events):
+        report.notes["beyond_limit"] = len(events) - limit
         events = events[:limit]
     report.loaded = len(events)
     return Dataset(events, report)
@@ -285,13 +290,14 @@ def _pick(row: Mapping[str, Any], name: str) -> Any:
     return None
 
 
-def _clean_id(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    if not text or len(text) > MAX_ID_CHARS or _CONTROL.search(text):
-        return None
-    return text
+def _clean_id(value: Any) -> tuple[str | None, str]:
+    """(id, "") or (None, why): empty, or unusable as a key (control characters, > 128 chars)."""
+    text = "" if value is None else str(value).strip()
+    if not text:
+        return None, "missing"
+    if len(text) > MAX_ID_CHARS or _CONTROL.search(text):
+        return None, "bad"
+    return text, ""
 
 
 def _time_ms(row: Mapping[str, Any]) -> int | None:
@@ -347,13 +353,13 @@ def to_event(
     row: Mapping[str, Any], line: int, report: LoadReport, max_text_bytes: int = MAX_TEXT_BYTES
 ) -> Review | None:
     """One row as a review event, or None (reason counted in ``report``)."""
-    user = _clean_id(_pick(row, "user"))
+    user, why = _clean_id(_pick(row, "user"))
     if user is None:
-        report.skip("missing_user", line)
+        report.skip(f"{why}_user", line)
         return None
-    item = _clean_id(_pick(row, "item"))
+    item, why = _clean_id(_pick(row, "item"))
     if item is None:
-        report.skip("missing_item", line)
+        report.skip(f"{why}_item", line)
         return None
     ts = _time_ms(row)
     if ts is None or ts > 32503680000000:

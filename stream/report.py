@@ -20,7 +20,14 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 
-from stream.backtest import BASELINES, BacktestResult, Interval, ndcg_by_period
+from stream.backtest import (
+    BASELINES,
+    EVIDENCE_AXES,
+    RANK_AXES,
+    BacktestResult,
+    Interval,
+    ndcg_by_period,
+)
 
 METRICS_FILE = "metrics.json"
 TUNING_FILE = "tuning.json"
@@ -33,8 +40,12 @@ _PNG_META = {"Software": None}  # no version string: the same run writes the sam
 def write_report(result: BacktestResult, out_dir: Path, command: str) -> list[Path]:
     """Write every output file into ``out_dir``; returns their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / METRICS_FILE, out_dir / REPORT_FILE, out_dir / METRICS_PLOT,
-             out_dir / TIME_PLOT]  # fmt: skip
+    paths = [
+        out_dir / METRICS_FILE,
+        out_dir / REPORT_FILE,
+        out_dir / METRICS_PLOT,
+        out_dir / TIME_PLOT,
+    ]
     paths[0].write_text(json.dumps(result.metrics_json(), indent=2) + "\n", encoding="utf-8")
     if result.tuning is not None:
         paths.append(out_dir / TUNING_FILE)
@@ -58,8 +69,8 @@ def tuning_json(result: BacktestResult) -> dict[str, Any]:
         "selected": {"evidence": t.evidence, "rank": t.rank},
         "score": round(t.score, 6),
         "default_score": round(t.default_score, 6),
-        "evidence_trials": [{"params": p, "score": round(s, 6)} for p, s in t.evidence_trials],
-        "rank_trials": [{"params": p, "score": round(s, 6)} for p, s in t.rank_trials],
+        "rounds": t.rounds,
+        "trials": [{"params": p, "score": round(s, 6)} for p, s in t.trials],
     }
 
 
@@ -90,8 +101,9 @@ def plot_metrics(result: BacktestResult, path: Path) -> None:
         diffs = [c.diff if c else np.nan for c in cis]
         lows = [c.diff - c.low if c else 0.0 for c in cis]
         highs = [c.high - c.diff if c else 0.0 for c in cis]
-        right.errorbar(diffs, y + offsets[base], xerr=[lows, highs], fmt="o", capsize=4,
-                       label=f"vs {base}")  # fmt: skip
+        right.errorbar(
+            diffs, y + offsets[base], xerr=[lows, highs], fmt="o", capsize=4, label=f"vs {base}"
+        )
     right.axvline(0.0, color="grey", lw=1)
     right.set_yticks(y, names)
     right.invert_yaxis()
@@ -114,8 +126,14 @@ def plot_over_time(result: BacktestResult, path: Path) -> None:
     if result.tuning is not None:
         split = _date_num(result.tuning.until_ms)
         ax.axvline(split, color="black", ls="--", lw=1)
-        ax.annotate(" tuning | reported ", (split, 1.0), xycoords=("data", "axes fraction"),
-                    ha="center", va="bottom", fontsize=8)  # fmt: skip
+        ax.annotate(
+            " tuning | reported ",
+            (split, 1.0),
+            xycoords=("data", "axes fraction"),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
     ax.xaxis_date()
     ax.set_ylabel(f"NDCG@{k} per quarter")
     ax.grid(alpha=0.3)
@@ -152,14 +170,14 @@ def _ci(ci: Interval | None) -> str:
 
 
 def _verdict(ci: Interval | None) -> str:
-    """``better``, ``worse`` or ``no difference`` by whether the 95% interval excludes 0."""
+    """``better``, ``worse`` or ``not distinguishable`` by whether the 95% interval excludes 0."""
     if ci is None:
-        return "no difference"
+        return "not distinguishable"
     if ci.low > 0:
         return "better"
     if ci.high < 0:
         return "worse"
-    return "no difference"
+    return "not distinguishable"
 
 
 def table(result: BacktestResult) -> list[str]:
@@ -170,12 +188,17 @@ def table(result: BacktestResult) -> list[str]:
         f"[95% CI] | ΔNDCG@{k} vs taste_only [95% CI] |",
         "|---|---:|---:|---:|---:|---|---|",
     ]
+
+    def _vs(name: str, base: str) -> str:
+        if name == base:
+            return "—"
+        return _ci(result.variants[name].ci.get(base, {}).get(f"ndcg@{k}"))
+
     for name, v in result.variants.items():
         m = v.metrics
         rows.append(
             f"| {name} | {m[f'ndcg@{k}']:.4f} | {m[f'hr@{k}']:.4f} | {m['mrr']:.4f} | "
-            f"{m['coverage']:.3f} | {_ci(v.ci.get('popularity', {}).get(f'ndcg@{k}'))} | "
-            f"{_ci(v.ci.get('taste_only', {}).get(f'ndcg@{k}'))} |"
+            f"{m['coverage']:.3f} | {_vs(name, 'popularity')} | {_vs(name, 'taste_only')} |"
         )
     return rows
 
@@ -203,27 +226,40 @@ def reading(result: BacktestResult) -> list[str]:
             lines.append(
                 f"- **sentiment_aware does not beat taste_only** here: NDCG@{k} {_ci(c)} ({why})."
             )
+            lines.append(_why_not(result))
         c = ci("sentiment_aware", "popularity")
         lines.append(f"- Against popularity, sentiment_aware is {_verdict(c)} (NDCG@{k} {_ci(c)}).")
+    personal = [n for n in v if n != "popularity"]
+    if personal and all(_verdict(ci(n, "popularity")) == "worse" for n in personal):
+        lines.append(
+            "- Popularity beats every personalised variant: on this data what is reviewed now "
+            "predicts the next review better than the similarity of review texts to a user's "
+            "past items (the taste candidates come from the index alone, so popular items outside "
+            f"the {result.protocol['settings']['candidates']} nearest cannot be promoted)."
+        )
     if "rating_oracle" in v and "sentiment_aware" in v:
-        gap = v["rating_oracle"].metrics[key] - v["sentiment_aware"].metrics[key]
+        c = ci("rating_oracle", "sentiment_aware")
+        verdict = _verdict(c)
         lines.append(
-            f"- Model error: replacing the model's valence by the star rating (rating_oracle) "
-            f"changes NDCG@{k} by {gap:+.4f} ({v['rating_oracle'].metrics[key]:.4f} vs "
-            f"{v['sentiment_aware'].metrics[key]:.4f}); rating_oracle vs taste_only is "
-            f"{_ci(ci('rating_oracle', 'taste_only'))}. This gap bounds what a better sentiment "
-            "model could add on this data."
+            f"- Model error: with the star rating in place of the model's valence "
+            f"(rating_oracle) NDCG@{k} moves by {_ci(c)} against sentiment_aware; "
+            + (
+                "that gap is what the model's sentiment errors cost here."
+                if verdict == "better"
+                else "perfect sentiment does no better here, so the model's errors are not "
+                "what limits this ranking."
+            )
         )
-    if "seed_formula" in v:
-        lines.append(
-            f"- seed_formula (z = w * r * s) vs taste_only: {_ci(ci('seed_formula', 'taste_only'))}"
-            f", {_verdict(ci('seed_formula', 'taste_only'))}."
-        )
-    if "sentiment_stars" in v:
-        lines.append(
-            "- sentiment_stars (model valence plus the star rating, as the worker blends them when "
-            f"a platform sends ratings) vs taste_only: {_ci(ci('sentiment_stars', 'taste_only'))}."
-        )
+    for name, what in (
+        ("seed_formula", "the seeds' z = w * r * s"),
+        ("sentiment_stars", "model valence blended with the stars, as the worker does"),
+    ):
+        if name in v:
+            lines.append(
+                f"- {name} ({what}) vs taste_only: {_ci(ci(name, 'taste_only'))}, "
+                f"{_verdict(ci(name, 'taste_only'))}; vs sentiment_aware: "
+                f"{_ci(ci(name, 'sentiment_aware'))}, {_verdict(ci(name, 'sentiment_aware'))}."
+            )
     cov = {n: x.metrics["coverage"] for n, x in v.items()}
     if cov:
         widest = max(cov, key=lambda n: cov[n])
@@ -232,6 +268,25 @@ def reading(result: BacktestResult) -> list[str]:
             f"the index); popularity shows {cov.get('popularity', float('nan')):.1%}."
         )
     return lines
+
+
+def _why_not(result: BacktestResult) -> str:
+    """The data facts that bear on a missing win: size, sparsity, history, model agreement."""
+    d, p = result.dataset, result.protocol
+    parts = [
+        f"{p['reported_points']} reported test points",
+        f"density {d.get('density', 0):.3%}",
+        f"a median of {d.get('reviews_per_user_median', 0):g} reviews per user",
+        f"a median history of {p.get('history_median', 0):g} reviews before a test point",
+    ]
+    agree = d.get("model_vs_stars")
+    if agree:
+        parts.append(
+            f"the model's valence agrees in sign with the stars on {agree['sign_accuracy']:.1%} "
+            f"of polar reviews but finds only {agree['negative_recall']:.1%} of the 1-2 star ones "
+            "negative"
+        )
+    return "  Why: " + "; ".join(parts) + "."
 
 
 def _data_lines(result: BacktestResult) -> list[str]:
@@ -272,7 +327,8 @@ def markdown(result: BacktestResult, command: str) -> str:
         "",
         *_data_lines(result),
         f"- Model: `{p['model_version']}` "
-        f"(scores cached as `{result.dataset.get('scores_cache')}`).",
+        f"(scores cached as `{result.dataset.get('scores_cache')}`"
+        + ("; this run read them from there)." if result.cache_hit else ")."),
         "- Protocol: events replayed in time order through the core (`stream.core.state`: the "
         "folds and `recommend` the worker runs); every test point is ranked from the state "
         "left by strictly earlier events only.",
@@ -325,21 +381,24 @@ def _tuning_lines(result: BacktestResult) -> list[str]:
     k = result.protocol["k"]
     if t is None:
         return ["## Tuning", "", "Not tuned: the core's default weights were used.", ""]
-    best = sorted(t.rank_trials, key=lambda x: -x[1])[:5]
+    best = sorted(t.trials, key=lambda x: -x[1])[:5]
+    axes = [*EVIDENCE_AXES.items(), *RANK_AXES.items()]
     return [
         "## Tuning",
         "",
         f"On the {t.points} test points before {_day(t.until_ms)} only, by NDCG@{k} of "
-        "sentiment_aware: first the evidence weights (at the default rank weights), then a grid "
-        "of rank weights at the chosen evidence. The tuned variants (seed_formula, "
-        "sentiment_aware, rating_oracle, sentiment_stars) run with the selection.",
+        "sentiment_aware: a coordinate search, one weight at a time with the others at their "
+        f"best so far ({t.rounds} round(s), {len(t.trials)} settings tried; a value replaces the "
+        "default only if it does strictly better). Values tried: "
+        + "; ".join(f"`{name}` {', '.join(f'{v:g}' for v in values)}" for name, values in axes)
+        + ". The tuned variants (seed_formula, sentiment_aware, rating_oracle, sentiment_stars) "
+        "run with the selection.",
         "",
-        f"- Selected evidence weights: `{_kv(t.evidence)}`",
-        f"- Selected rank weights: `{_kv(t.rank)}`",
+        f"- Selected evidence weights (`stream.core.taste.EvidenceWeights`): `{_kv(t.evidence)}`",
+        f"- Selected rank weights (`stream.core.rank.RankParams`): `{_kv(t.rank)}`",
         f"- NDCG@{k} on the tuning points: {t.score:.4f} selected vs {t.default_score:.4f} "
         "with the core's defaults.",
-        "- Evidence trials: " + "; ".join(f"`{_kv(p)}` {s:.4f}" for p, s in t.evidence_trials),
-        "- Best rank trials: " + "; ".join(f"`{_kv(p)}` {s:.4f}" for p, s in best),
+        "- Best settings tried: " + "; ".join(f"`{_kv(p)}` {s:.4f}" for p, s in best),
         "",
         f"All trials are in `{TUNING_FILE}`.",
         "",

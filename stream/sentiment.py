@@ -64,7 +64,7 @@ class BatchPlan:
 
     max_texts: int = 64
     max_tokens: int = 8192
-    call_cost: float = 32.0
+    call_cost: float = 8.0
     sort: bool = True  # False: arrival order in chunks of max_texts (the baseline benchmarked)
 
     def cut(self, lengths: Sequence[int]) -> list[tuple[int, int]]:
@@ -98,9 +98,10 @@ class BatchPlan:
         return chunks[::-1]
 
 
-# CPU: a session run costs ~0.1-0.3 ms, about as much as a few tokens; GPU: a run costs ~1-2 ms of
+# CPU: a session run costs ~0.1-0.3 ms, about as much as a few tokens (long-tailed reviews on 2
+# cores: call_cost 2-8 ~10% faster than 32, 256 ~15% slower). GPU: a run costs ~1-2 ms of kernel
 # launches, worth thousands of tokens, so GPU batches stay whole unless lengths differ wildly.
-CPU_PLAN = BatchPlan(max_texts=64, max_tokens=8192, call_cost=32.0)
+CPU_PLAN = BatchPlan(max_texts=64, max_tokens=8192, call_cost=8.0)
 GPU_PLAN = BatchPlan(max_texts=256, max_tokens=65536, call_cost=4096.0)
 
 
@@ -306,6 +307,7 @@ class OnnxSentimentModel:
         cache_dir: Path | None = None,
         available: Sequence[str] | None = None,
         model_path: str | Path | None = None,
+        spin: bool = False,
     ) -> OnnxSentimentModel:
         """Load ``model_dir`` (card.json + ONNX + tokenizer.json), checking hashes unless told not.
 
@@ -313,6 +315,7 @@ class OnnxSentimentModel:
         Runtime then falls back to CPU (CUDA libraries missing) it reloads the int8 file.
         ``model_path`` runs another ONNX file of the same contract with this card and tokenizer
         (benchmarks, candidate exports); it is not in the card, so its hash is not checked.
+        ``spin`` lets idle ONNX Runtime threads busy-wait (off: see ``_session``).
         """
         root = Path(model_dir)
         card = ModelCard.load(root)
@@ -343,7 +346,7 @@ class OnnxSentimentModel:
         except Exception as exc:  # tokenizers raises a bare Exception on bad JSON
             raise ModelError(f"{tokenizer_path} is not a tokenizers file: {exc}") from exc
 
-        session = _session(model_path, chosen, intra_op_threads, card.max_length, cache_dir)
+        session = _session(model_path, chosen, intra_op_threads, card.max_length, cache_dir, spin)
         actual = session.get_providers()[0]
         if on_gpu and actual == CPU_PROVIDER:
             log.warning("ONNX Runtime could not start %s; running on CPU", chosen[0])
@@ -351,7 +354,7 @@ class OnnxSentimentModel:
                 picked, model_path = "int8", root / VARIANT_FILES["int8"]
                 if verify:
                     card.verify(model_path)
-                session = _session(model_path, [CPU_PROVIDER], intra_op_threads, 0, None)
+                session = _session(model_path, [CPU_PROVIDER], intra_op_threads, 0, None, spin)
         model = cls(session, tokenizer, card, picked, plan)
         log.info(
             "model %s %s (%s) on %s",
@@ -461,7 +464,12 @@ class OnnxSentimentModel:
 
 
 def _session(
-    path: Path, providers: list[str], threads: int, max_length: int, cache_dir: Path | None
+    path: Path,
+    providers: list[str],
+    threads: int,
+    max_length: int,
+    cache_dir: Path | None,
+    spin: bool = False,
 ) -> ort.InferenceSession:
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -469,11 +477,14 @@ def _session(
     opts.inter_op_num_threads = 1
     if threads > 0:
         opts.intra_op_num_threads = threads
+    # Busy-waiting intra-op threads burn the cores Faust, Kafka and other workers need; on a
+    # shared 2-core machine spinning halved int8 throughput at 2 threads (benchmarks/inference.py).
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     with_options = [(p, _provider_options(p, max_length, cache_dir)) for p in providers]
     try:
         return ort.InferenceSession(str(path), sess_options=opts, providers=with_options)
     except Exception as exc:  # onnxruntime raises its own untyped errors
         if providers[0] == "TensorrtExecutionProvider":
             log.warning("TensorRT failed (%s); trying without it", str(exc).splitlines()[0])
-            return _session(path, providers[1:], threads, max_length, cache_dir)
+            return _session(path, providers[1:], threads, max_length, cache_dir, spin)
         raise ModelError(f"ONNX Runtime cannot load {path}: {str(exc).splitlines()[0]}") from exc
