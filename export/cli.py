@@ -62,6 +62,13 @@ def export() -> None:
 @click.option("--lr-heads", type=float, default=1e-3, show_default=True)
 @click.option("--seed", type=int, default=13, show_default=True)
 @click.option(
+    "--distill-weight",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="weight of 1 - cosine(embedding, base encoder embedding): keeps item search topical",
+)
+@click.option(
     "--val-fraction",
     type=float,
     default=0.05,

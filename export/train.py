@@ -61,6 +61,9 @@ class TrainConfig:
     weight_decay: float = 0.01
     warmup_fraction: float = 0.06
     emotion_weight: float = 1.0
+    # Keep the pooled embedding near the base encoder's (1 - cosine to a frozen copy): the stream
+    # uses it for item search, so it should stay topical rather than collapse onto sentiment.
+    distill_weight: float = 0.0
     neutral_weight_power: float = 0.5  # class weight = (mean count / class count) ** power
     sst2_fraction: float = 1.0  # subsample SST-2 training rows (phrases) to fit the time budget
     freeze_word_embeddings: bool = True  # keeps the 11.7M-row embedding out of AdamW: faster
@@ -262,6 +265,9 @@ def train(
     )
 
     model = MoodModel.from_base(seed=cfg.seed)
+    teacher = MoodModel.from_base(seed=cfg.seed).eval() if cfg.distill_weight > 0 else None
+    if teacher is not None:
+        teacher.requires_grad_(False)
     opt, sched = make_optimizer(model, cfg, len(plan))
     ce = nn.CrossEntropyLoss(
         weight=class_weights([r.label for r in splits.sent_train], cfg.neutral_weight_power)
@@ -297,7 +303,7 @@ def train(
             task, idx = plan[step]
             ids = emo_ids if task == "e" else sent_ids
             b = pad_batch([ids[i] for i in idx])
-            s_logits, e_logits, _ = model(
+            s_logits, e_logits, pooled = model(
                 torch.from_numpy(b.input_ids), torch.from_numpy(b.attention_mask)
             )
             if task == "s":
@@ -305,6 +311,13 @@ def train(
             else:
                 target = emo_y[idx].float()
                 loss = cfg.emotion_weight * bce(e_logits, target).sum(1).mean()
+            if teacher is not None:
+                with torch.no_grad():
+                    ref = teacher.pooled(
+                        torch.from_numpy(b.input_ids), torch.from_numpy(b.attention_mask)
+                    )
+                cos = nn.functional.cosine_similarity(pooled, ref, dim=-1)
+                loss = loss + cfg.distill_weight * (1.0 - cos).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
