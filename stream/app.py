@@ -146,6 +146,9 @@ def make_app(
         logging_config=None,
     )
     metrics = Metrics()
+    register = getattr(model, "register_metrics", None)
+    if register is not None:
+        register(metrics.registry)  # inference latency, batch sizes, provider
     metrics.provider.info(
         {
             "model_version": model.version,

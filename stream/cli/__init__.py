@@ -47,7 +47,7 @@ class LazyGroup(click.Group):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith(("torch", "transformers", "onnx")):
+            if exc.name and exc.name.split(".")[0] in {"torch", "transformers", "onnx"}:
                 raise click.ClickException(
                     f"`moodstream {cmd_name}` needs the [export] extra: pip install -e '.[export]'"
                 ) from exc
