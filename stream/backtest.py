@@ -811,6 +811,8 @@ class BacktestResult:
     report_mask: npt.NDArray[np.bool_]  # over test points: those the table is computed on
     timings: dict[str, float]
     cache_hit: bool = False  # the model scores came from the cache
+    # tuned vs the core's defaults for sentiment_aware on the reported points: does tuning carry?
+    tuning_check: dict[str, Interval] | None = None
 
     def metrics_json(self) -> dict[str, Any]:
         """``metrics.json``: variants -> ndcg@K, hr@K, mrr, coverage and the two CIs."""
@@ -929,6 +931,27 @@ def run_backtest(
             r.ci[base] = {
                 m: paired_bootstrap(per[name][m], per[base][m], indices=idx) for m in per[name]
             }
+    check: dict[str, Interval] | None = None
+    if tuning is not None:
+        steps.start(f"{TUNED_ON} at the defaults", n_points)
+        t0 = time.perf_counter()
+        (plain,) = simulate(
+            tl, VARIANTS[TUNED_ON], Params(), settings, protocol, steps=steps, model_sha=mkey
+        )
+        timings["defaults_check_s"] = time.perf_counter() - t0
+        tuned = results.get(TUNED_ON)
+        if tuned is None:
+            tuned_params = Params(
+                dataclasses.replace(EvidenceWeights(), **tuning.evidence), tuning.rank
+            )
+            (tuned_points,) = simulate(
+                tl, VARIANTS[TUNED_ON], tuned_params, settings, protocol, model_sha=mkey
+            )
+        else:
+            tuned_points = tuned.points
+        a = point_metrics(tuned_points.ranks[report_mask], protocol.k)
+        b = point_metrics(plain.ranks[report_mask], protocol.k)
+        check = {m: paired_bootstrap(a[m], b[m], indices=idx) for m in a}
     # only the variants asked for are reported (baselines always run: they anchor the CIs)
     shown = {n: results[n] for n in variants}
     history = _history_at_points(tl)[report_mask]
@@ -976,7 +999,7 @@ def run_backtest(
             "half_life_review_s": settings.half_life_review_s,
         },
     }
-    return BacktestResult(info, proto, shown, tuning, tl, report_mask, timings, hit)
+    return BacktestResult(info, proto, shown, tuning, tl, report_mask, timings, hit, check)
 
 
 def model_agreement(events: Sequence[Review], scores: Scores) -> dict[str, float] | None:

@@ -70,6 +70,9 @@ def tuning_json(result: BacktestResult) -> dict[str, Any]:
         "score": round(t.score, 6),
         "default_score": round(t.default_score, 6),
         "rounds": t.rounds,
+        "reported_points_tuned_minus_defaults": None
+        if result.tuning_check is None
+        else {m: ci.to_dict() for m, ci in result.tuning_check.items()},
         "trials": [{"params": p, "score": round(s, 6)} for p, s in t.trials],
     }
 
@@ -398,10 +401,23 @@ def _tuning_lines(result: BacktestResult) -> list[str]:
         f"- Selected rank weights (`stream.core.rank.RankParams`): `{_kv(t.rank)}`",
         f"- NDCG@{k} on the tuning points: {t.score:.4f} selected vs {t.default_score:.4f} "
         "with the core's defaults.",
+        *_check_line(result),
         "- Best settings tried: " + "; ".join(f"`{_kv(p)}` {s:.4f}" for p, s in best),
         "",
         f"All trials are in `{TUNING_FILE}`.",
         "",
+    ]
+
+
+def _check_line(result: BacktestResult) -> list[str]:
+    check = result.tuning_check
+    k = result.protocol["k"]
+    if check is None:
+        return []
+    c = check.get(f"ndcg@{k}")
+    return [
+        f"- On the reported points, sentiment_aware tuned minus at the defaults: NDCG@{k} "
+        f"{_ci(c)}, {_verdict(c)}."
     ]
 
 

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from stream.broker import BrokerAddress
 from stream.cli import cli
+from stream.cli.index import model_fingerprint
 from stream.index import FaissItemIndex, build_index
 from stream.processor import Processor
 from stream.replay import Bound, RawRecord, Replay, publish, read_topics
@@ -34,7 +35,8 @@ def model_and_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pat
     root = tmp_path_factory.mktemp("replay")
     model_dir = build_tiny_model(root / "model", max_length=16)
     model = OnnxSentimentModel.load(model_dir)
-    build_index(list(ITEMS), model.predict(list(ITEMS.values())).embedding, root / "index", "t")
+    emb = model.predict(list(ITEMS.values())).embedding
+    build_index(list(ITEMS), emb, root / "index", model_fingerprint(model_dir))
     return model_dir, root / "index"
 
 

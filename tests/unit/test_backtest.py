@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -297,6 +298,9 @@ def test_run_backtest_is_deterministic_and_reports_the_later_points(tmp_path: Pa
     assert (point_ts[~r.report_mask] < tuning.until_ms).all()
     assert a["protocol"]["reported_points"] == int(r.report_mask.sum())
     assert a["protocol"]["selected"] == {"evidence": tuning.evidence, "rank": tuning.rank}
+    assert "sentiment_aware" in r.variants["rating_oracle"].ci  # a report-only pair
+    check = r.tuning_check
+    assert check is not None and check["ndcg@10"].low <= check["ndcg@10"].diff
     assert a["dataset"]["model_vs_stars"]["sign_accuracy"] == 1.0  # "good"/"bad" follow stars
     other = bt.run_backtest(
         events,
@@ -322,6 +326,16 @@ def test_run_without_tuning_reports_every_point_and_only_asked_variants() -> Non
     assert result.tuning is None and result.report_mask.all()
     assert list(result.variants) == ["seed_formula"]
     assert set(result.variants["seed_formula"].ci) == {"popularity", "taste_only"}
+    assert result.tuning_check is None
+    tuned = bt.run_backtest(
+        events,
+        WordModel(),
+        SETTINGS,
+        dataclasses.replace(protocol, tune=True),
+        variants=["seed_formula"],
+    )
+    assert tuned.tuning is not None and tuned.tuning_check is not None
+    assert "sentiment_aware" not in tuned.variants["seed_formula"].ci  # it did not run
 
 
 def test_no_test_points_is_a_readable_error() -> None:

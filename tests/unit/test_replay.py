@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from stream.cli import cli
+from stream.cli.index import model_fingerprint
 from stream.contract import validate_value
 from stream.errors import BrokerError, ConfigError
 from stream.index import FaissItemIndex, build_index
@@ -51,7 +52,7 @@ def index_dir(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     model = OnnxSentimentModel.load(tiny_dir)
     out = tmp_path_factory.mktemp("index") / "items"
     emb = model.predict(list(ITEMS.values())).embedding
-    build_index(list(ITEMS), emb, out, "tiny")
+    build_index(list(ITEMS), emb, out, model_fingerprint(tiny_dir))
     return out
 
 

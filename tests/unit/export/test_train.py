@@ -81,7 +81,14 @@ def test_a_few_steps_write_weights_results_and_resume(
 ) -> None:
     data = _fixture_data(tmp_path / "data")
     work = tmp_path / "work"
-    cfg = TrainConfig(batch_size=4, epochs=1, max_steps=4, checkpoint_every=2, val_fraction=0.2)
+    cfg = TrainConfig(
+        batch_size=4,
+        epochs=1,
+        max_steps=4,
+        checkpoint_every=2,
+        val_fraction=0.2,
+        distill_weight=1.0,
+    )
     result = train(data, work, cfg)
     assert (work / "final.pt").is_file()
     assert json.loads((work / "result.json").read_text()) == json.loads(json.dumps(result))
