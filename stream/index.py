@@ -56,6 +56,7 @@ class IndexManifest:
     ef_construction: int | None = None
     ef_search: int | None = None
     note: str = ""
+    centered: bool = False  # the items' mean was subtracted before normalising
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -133,6 +134,7 @@ def build_index(
     n_queries: int = 500,
     seed: int = 0,
     max_ef_search: int = 1024,
+    center: bool = True,
 ) -> IndexManifest:
     """Build and write an index folder; returns its manifest.
 
@@ -141,6 +143,14 @@ def build_index(
     200) for a one-off cost of a few minutes. efSearch starts at ``ef_search`` and doubles until
     recall@50 on a seeded query sample reaches ``recall_target``; if even ``max_ef_search``
     falls short, the folder holds the exact index instead and the manifest says why.
+
+    ``center`` subtracts the items' mean vector before normalising. The fine-tuned encoder puts
+    every text near one common direction (mean pairwise cosine 0.9 among items built from the
+    Musical Instruments reviews); the topic lives in what is left. Without centering, a negative
+    review subtracts mostly that common direction and turns a user's taste upside down. On the
+    demo catalog centering moves same- vs cross-category cosine from 0.83/0.76 to 0.25/-0.04 and
+    keeps 5-nearest-neighbour category agreement at 95%. Taste vectors are sums of these stored
+    vectors, so queries live in the same centred space.
 
     The folder is written beside ``out_dir`` and renamed into place, so a reader never sees a
     half-written folder (an existing index there is replaced).
@@ -155,6 +165,9 @@ def build_index(
     if vecs.shape[0] != len(ids):
         raise IndexError_(f"{len(ids)} ids but {vecs.shape[0]} vectors")
     count, dim = vecs.shape
+    centered = center and count > 1
+    if centered:
+        vecs = normalise_rows(vecs - vecs.mean(axis=0, keepdims=True))
 
     note = ""
     recall: float | None = None
@@ -201,6 +214,7 @@ def build_index(
         ef_construction=ef_construction if kind == "hnsw" else None,
         ef_search=ef if kind == "hnsw" else None,
         note=note,
+        centered=centered,
     )
     _write_folder(Path(out_dir), index, ids, vecs, manifest)
     return manifest

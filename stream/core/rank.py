@@ -41,6 +41,7 @@ class RankParams:
     comfort_gain: float = 2.0  # extra affect weight at fully negative, fully confident mood
     explore_gain: float = 0.2  # how far MMR lambda drops at fully positive, confident mood
     popularity_weight: float = 0.05  # small prior toward popular items among the candidates
+    popular_candidates: int = 20  # most popular items added to every user's candidates
     affect_prior: float = 2.0  # neutral pseudo-reviews shrinking an item's affect
     emotion_prior: float = 1.0  # user evidence weight at which the mood counts half
     affect_half_life_s: float = 90 * 86400.0  # Settings.affect_half_life_s

@@ -36,7 +36,7 @@ def ids_for(n: int, prefix: str = "it") -> list[str]:
 @pytest.fixture(scope="module")
 def flat_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("idx") / "flat"
-    build_index(ids_for(500), clustered(500), out, SHA, source="test")
+    build_index(ids_for(500), clustered(500), out, SHA, source="test", center=False)
     return out
 
 
@@ -83,7 +83,7 @@ def test_vectors_ids_and_edges(flat_dir: Path) -> None:
 def test_hnsw_above_exact_max_records_recall(tmp_path: Path) -> None:
     vectors = clustered(4000, seed=2)
     manifest = build_index(
-        ids_for(4000), vectors, tmp_path / "h", SHA, exact_max=1000, n_queries=200
+        ids_for(4000), vectors, tmp_path / "h", SHA, exact_max=1000, n_queries=200, center=False
     )
     assert manifest.kind == "hnsw" and manifest.hnsw_m == 32
     assert manifest.recall_at_50 is not None and manifest.recall_at_50 >= 0.95
@@ -189,3 +189,28 @@ def test_holder_swaps_to_a_rebuilt_index_and_survives_a_broken_one(tmp_path: Pat
     (folder / "manifest.json").write_text(json.dumps({"version": "v3"}))
     assert not holder.reload()
     assert holder.version == second.version and "missing fields" in (holder.last_error or "")
+
+
+def test_centering_removes_a_shared_direction_and_keeps_topics(tmp_path: Path) -> None:
+    """A fine-tuned encoder puts every text near one direction; the index subtracts it."""
+    rng = np.random.default_rng(3)
+    topics = rng.normal(size=(4, DIM))
+    common = rng.normal(size=DIM) * 6.0
+    labels = np.arange(200) % 4
+    raw = common + topics[labels] + 0.3 * rng.normal(size=(200, DIM))
+    manifest = build_index(ids_for(200), raw, tmp_path / "c", SHA)
+    assert manifest.centered
+    stored = FaissItemIndex.load(tmp_path / "c").vectors(ids_for(200))
+    unit = raw / np.linalg.norm(raw, axis=1, keepdims=True)
+
+    def gap(v: np.ndarray) -> float:
+        sims = v @ v.T
+        same = labels[:, None] == labels[None, :]
+        np.fill_diagonal(same, False)
+        return float(sims[same].mean() - sims[~same].mean())
+
+    assert np.linalg.norm(stored.mean(axis=0)) < 0.1 < np.linalg.norm(unit.mean(axis=0))
+    assert gap(stored) > 2 * gap(unit)
+    # Pushing away from one item must not favour its own topic (the common part is gone).
+    _, hits = FaissItemIndex.load(tmp_path / "c").search(-stored[:1], 20)
+    assert all(int(h[2:]) % 4 != 0 for h in hits[0])

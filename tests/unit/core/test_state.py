@@ -21,9 +21,11 @@ from stream.core.state import (
     Seen,
     UserParams,
     UserState,
+    candidates_for,
     fold_item,
     fold_user,
     recommend,
+    with_popular,
 )
 from stream.ports import EKMAN
 
@@ -282,3 +284,32 @@ def test_params_from_settings() -> None:
     assert RankParams.from_settings(s, top_k=7).top_k == 7
     assert ItemParams.from_settings(s).affect_half_life_s == s.affect_half_life_s
     assert EmotionState() == UserState().emotion
+
+
+def test_popular_items_join_the_candidates_with_their_relevance() -> None:
+    index = ArrayIndex(200, seed=5)
+    state = UserState()
+    state, _ = fold_user(state, review("item001", 0.9, 5, T0, index), P)
+    query = state.taste.query()
+    assert query is not None
+    far = [f"item{i:03d}" for i in np.argsort(index.matrix @ query)[:3]]  # least relevant
+    popular = [("not-indexed", 9.0), (far[0], 8.0), (far[1], 7.0), (far[2], 6.0)]
+    cands = candidates_for(state.taste, index, 5)
+    merged = with_popular(cands, state.taste, index, popular, n=2)
+    assert merged.ids == (*cands.ids, far[0], far[1])
+    assert merged.relevance[-1] == pytest.approx(float(index.matrix[index.rows[far[1]]] @ query))
+    assert merged.vectors is not None and merged.vectors.shape == (7, DIM)
+    # A strong popularity prior can now lift an item the taste neighbourhood never contained.
+    params = RankParams(popularity_weight=5.0, popular_candidates=1, mmr_lambda=1.0)
+    rec = recommend(
+        state,
+        index=index,
+        affect={},
+        popular=popular,
+        rank_params=params,
+        user_params=P,
+        now_ms=T0 + 1,
+        n_candidates=5,
+    )
+    assert far[0] in [r.item_id for r in rec.items[:3]]
+    assert with_popular(cands, UserState().taste, index, popular, n=2) is cands  # cold user
