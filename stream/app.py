@@ -18,11 +18,10 @@ from typing import Any
 import faust
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 
-from stream.contract import dead_letter, decode
+from stream.contract import check_key, dead_letter, decode
 from stream.errors import DeadLetter
 from stream.ports import ItemIndex, SentimentModel
 from stream.processor import Decoded, Processor
-from stream.records import Chat, Click, Erasure, Review
 from stream.settings import Settings
 from stream.topics import INPUT_KINDS
 
@@ -224,7 +223,7 @@ def make_app(
                         max_value_bytes=settings.max_value_bytes,
                         max_text_bytes=settings.max_text_bytes,
                     )
-                    _check_key(record, event.message.key)
+                    check_key(record, event.message.key)
                 except DeadLetter as exc:
                     await send_dead(exc, event)
                     continue
@@ -303,10 +302,3 @@ def _enter(d: Decoded) -> None:
 
 def _provider(model: SentimentModel) -> str:
     return str(getattr(model, "provider", "unknown"))
-
-
-def _check_key(record: Review | Chat | Click | Erasure | Any, key: bytes | None) -> None:
-    """A value keyed by another user would land its state on the wrong partition."""
-    user = getattr(record, "user_id", None)
-    if key is not None and user is not None and key != user.encode():
-        raise DeadLetter("schema", f"message key {key[:64]!r} does not match user_id {user!r}")

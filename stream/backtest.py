@@ -68,7 +68,7 @@ from stream.core.taste import EvidenceWeights
 from stream.errors import ConfigError, DatasetError
 from stream.index import FaissItemIndex, IndexManifest, normalise_rows
 from stream.ports import EKMAN, EMOTIONS, SENTIMENTS, Scores, SentimentModel
-from stream.processor import _affect_of as affect_of
+from stream.processor import affect_of
 from stream.records import Review
 from stream.settings import Settings
 

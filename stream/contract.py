@@ -77,6 +77,13 @@ def decode(kind: str, raw: bytes | None, *, max_value_bytes: int, max_text_bytes
     return record_type.from_data(value)
 
 
+def check_key(record: Any, key: bytes | None) -> None:
+    """A value keyed by another user would put its state on the wrong partition."""
+    user = getattr(record, "user_id", None)
+    if key is not None and user is not None and key != str(user).encode():
+        raise DeadLetter("schema", f"message key {key[:64]!r} does not match user_id {user!r}")
+
+
 def _bounded_raw(raw: bytes) -> tuple[str, str, bool]:
     cut = raw[:RAW_LIMIT]
     try:

@@ -180,7 +180,7 @@ class Processor:
                 self._vector(rec.item_id),
             )
         assert scores is not None
-        valence, ekman, arousal, confidence = _affect_of(scores, row, rec.text)
+        valence, ekman, arousal, confidence = affect_of(scores, row, rec.text)
         if d.kind == "reviews":
             return ReviewObs(
                 rec.user_id,
@@ -297,9 +297,7 @@ class Processor:
         }
 
 
-def _affect_of(
-    scores: Scores, row: int, text: str
-) -> tuple[float, tuple[float, ...], float, float]:
+def affect_of(scores: Scores, row: int, text: str) -> tuple[float, tuple[float, ...], float, float]:
     """Valence, Ekman mix, arousal and a confidence for one scored text."""
     if not text.strip():
         return 0.0, ekman_from_emotions([0.0] * len(EMOTIONS)), 0.0, 0.0

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stream.contract import decode
+from stream.contract import check_key, decode
 from stream.errors import BrokerError, ConfigError, DeadLetter
 from stream.ports import Scores
 from stream.processor import Decoded, Processor
@@ -133,14 +133,6 @@ class ReplaySummary:
 
 def _counts(counter: Counter[str]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counter.items()))
-
-
-def check_key(record: Any, key: bytes | None) -> None:
-    """As the worker: a value keyed by another user would land its state on the wrong
-    partition, so it is a dead letter."""
-    user = getattr(record, "user_id", None)
-    if key is not None and user is not None and key != str(user).encode():
-        raise DeadLetter("schema", f"message key {key[:64]!r} does not match user_id {user!r}")
 
 
 class Replay:
