@@ -66,7 +66,7 @@ from stream.core.state import (
 )
 from stream.core.taste import EvidenceWeights
 from stream.errors import ConfigError, DatasetError
-from stream.index import FaissItemIndex, IndexManifest, normalise_rows
+from stream.index import FaissItemIndex, IndexManifest, centre_rows, normalise_rows
 from stream.ports import EKMAN, EMOTIONS, SENTIMENTS, Scores, SentimentModel
 from stream.processor import affect_of
 from stream.records import Review
@@ -151,19 +151,28 @@ TUNED_ON = "sentiment_aware"
 # taste_only: every review is positive evidence of the same size, whatever it says
 NO_SENTIMENT = EvidenceWeights(review_gain=0.0)
 
+
+
+def _axis(default: float, values: tuple[float, ...]) -> tuple[float, ...]:
+    return (default, *(v for v in values if v != default))
+
+
 # Tuning searches one weight at a time (coordinate search, up to TUNE_ROUNDS rounds): each axis
-# lists the core's default first, and a value replaces the current one only if it does strictly
-# better, so ties keep the defaults.
+# starts at the core's default, and a value replaces the current one only if it beats it by more
+# than MIN_GAIN (relative): differences inside the noise keep the defaults.
+_EVIDENCE, _RANK = EvidenceWeights(), RankParams()
 EVIDENCE_AXES: dict[str, tuple[float, ...]] = {
-    "review_gain": (1.0, 0.5, 2.0, 0.25),  # how far review sentiment moves taste evidence
+    # how far review sentiment moves taste evidence
+    "review_gain": _axis(_EVIDENCE.review_gain, (0.25, 0.5, 1.0, 2.0)),
 }
 RANK_AXES: dict[str, tuple[float, ...]] = {
-    "popularity_weight": (0.05, 0.0, 0.2, 0.5, 1.0),
-    "affect_weight": (0.1, 0.0, 0.3, 0.6),
-    "comfort_gain": (2.0, 0.0, 4.0),
-    "mmr_lambda": (0.8, 1.0, 0.6),
+    "popularity_weight": _axis(_RANK.popularity_weight, (0.0, 0.05, 0.2, 0.5, 1.0, 2.0)),
+    "affect_weight": _axis(_RANK.affect_weight, (0.0, 0.1, 0.3, 0.6, 1.0)),
+    "comfort_gain": _axis(_RANK.comfort_gain, (0.0, 2.0, 4.0)),
+    "mmr_lambda": _axis(_RANK.mmr_lambda, (0.6, 0.8, 1.0)),
 }
 TUNE_ROUNDS = 2
+MIN_GAIN = 0.01
 
 
 def parse_variants(text: str | None) -> tuple[str, ...]:
@@ -546,6 +555,8 @@ class Snapshots:
         if not ids:
             return None
         vectors = normalise_rows(np.vstack([self._vectors[i] for i in ids]))
+        if len(ids) > 1:
+            vectors = centre_rows(vectors)  # as build_index does for the worker's indexes
         flat = faiss.IndexFlatIP(vectors.shape[1])
         flat.add(vectors)
         manifest = IndexManifest(
@@ -557,6 +568,7 @@ class Snapshots:
             model_sha256=self._model_sha,
             built_at=dt.datetime.fromtimestamp(cut / 1000, dt.UTC).isoformat(timespec="seconds"),
             source=f"reviews before {iso_day(cut)}",
+            centered=len(ids) > 1,
         )
         return FaissItemIndex(flat, ids, vectors, manifest, threads=1)
 
@@ -770,13 +782,13 @@ def tune(
         for axis, values in RANK_AXES.items():
             options = [{**rank, axis: v} for v in values]
             for option, score in zip(options, evaluate(evidence, options), strict=True):
-                if score > best:
+                if score > best * (1 + MIN_GAIN):
                     best, rank, moved = score, option, True
         for axis, values in EVIDENCE_AXES.items():
             for v in values:
                 option = {**evidence, axis: v}
                 (score,) = evaluate(option, [rank])
-                if score > best:
+                if score > best * (1 + MIN_GAIN):
                     best, evidence, moved = score, option, True
         if not moved:
             break

@@ -87,6 +87,11 @@ def normalise_rows(vectors: npt.ArrayLike) -> Vectors:
     return np.ascontiguousarray(arr / norms, dtype=np.float32)
 
 
+def centre_rows(vectors: Vectors) -> Vectors:
+    """Unit rows after subtracting the rows' mean (see ``build_index`` for why)."""
+    return normalise_rows(vectors - vectors.mean(axis=0, keepdims=True))
+
+
 def recall_queries(vectors: Vectors, n: int, seed: int) -> Vectors:
     """A seeded sample shaped like taste queries: normalised, positively weighted blends of one
     to six random items (a taste vector is a decayed sum of items; blends lie off the item
@@ -167,7 +172,7 @@ def build_index(
     count, dim = vecs.shape
     centered = center and count > 1
     if centered:
-        vecs = normalise_rows(vecs - vecs.mean(axis=0, keepdims=True))
+        vecs = centre_rows(vecs)
 
     note = ""
     recall: float | None = None

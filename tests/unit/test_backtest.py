@@ -259,7 +259,9 @@ def test_tuning_picks_from_the_grid_on_the_early_points_only() -> None:
     assert result.score >= result.default_score
     defaults = {k: v[0] for k, v in {**bt.EVIDENCE_AXES, **bt.RANK_AXES}.items()}
     assert result.trials[0] == (defaults, result.default_score)
-    assert max(s for _, s in result.trials) == result.score
+    # The pick is a tried setting; any better one beat it by less than the noise margin.
+    assert result.score in [s for _, s in result.trials]
+    assert max(s for _, s in result.trials) <= result.score * (1 + bt.MIN_GAIN)
     tried = [tuple(sorted(p.items())) for p, _ in result.trials]
     assert len(tried) == len(set(tried))  # each setting is simulated once
 
