@@ -46,7 +46,7 @@ def export() -> None:
 @click.option(
     "--epochs",
     type=float,
-    default=1.0,
+    default=1.25,
     show_default=True,
     help="passes over the training rows (fractions allowed)",
 )
@@ -64,7 +64,7 @@ def export() -> None:
 @click.option(
     "--distill-weight",
     type=float,
-    default=0.0,
+    default=2.0,
     show_default=True,
     help="weight of 1 - cosine(embedding, base encoder embedding): keeps item search topical",
 )

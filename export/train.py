@@ -53,7 +53,7 @@ class TrainConfig:
 
     seed: int = 13
     val_fraction: float = 0.05
-    epochs: float = 1.0
+    epochs: float = 1.25
     batch_size: int = 32
     max_length: int = 128
     lr_encoder: float = 5e-5
@@ -63,7 +63,7 @@ class TrainConfig:
     emotion_weight: float = 1.0
     # Keep the pooled embedding near the base encoder's (1 - cosine to a frozen copy): the stream
     # uses it for item search, so it should stay topical rather than collapse onto sentiment.
-    distill_weight: float = 0.0
+    distill_weight: float = 2.0
     neutral_weight_power: float = 0.5  # class weight = (mean count / class count) ** power
     sst2_fraction: float = 1.0  # subsample SST-2 training rows (phrases) to fit the time budget
     freeze_word_embeddings: bool = True  # keeps the 11.7M-row embedding out of AdamW: faster

@@ -166,7 +166,7 @@ EVIDENCE_AXES: dict[str, tuple[float, ...]] = {
     "review_gain": _axis(_EVIDENCE.review_gain, (0.25, 0.5, 1.0, 2.0)),
 }
 RANK_AXES: dict[str, tuple[float, ...]] = {
-    "popularity_weight": _axis(_RANK.popularity_weight, (0.0, 0.05, 0.2, 0.5, 1.0, 2.0)),
+    "popularity_weight": _axis(_RANK.popularity_weight, (0.0, 0.05, 0.2, 0.5, 1.0, 2.0, 4.0)),
     "affect_weight": _axis(_RANK.affect_weight, (0.0, 0.1, 0.3, 0.6, 1.0)),
     "comfort_gain": _axis(_RANK.comfort_gain, (0.0, 2.0, 4.0)),
     "mmr_lambda": _axis(_RANK.mmr_lambda, (0.6, 0.8, 1.0)),

@@ -11,7 +11,7 @@ import hashlib
 import struct
 from dataclasses import dataclass
 
-CAPACITY = 64
+CAPACITY = 48
 _ENTRY = struct.Struct("<QI")  # id hash, seconds since ``base_s``
 
 

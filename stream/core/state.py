@@ -105,7 +105,7 @@ class Seen:
     """The most recent items a user bought or reviewed, as 8-byte digests, oldest first.
 
     Digests keep the stored size independent of how long the platform's item ids are
-    (100 items = 1,068 base64 characters); membership is all ranking needs. A false match
+    (64 items = 684 base64 characters); membership is all ranking needs. A false match
     has odds of about 100 / 2**64.
     """
 
@@ -172,7 +172,7 @@ class UserParams:
     taste_half_life_s: float = 30 * 86400.0
     evidence: EvidenceWeights = field(default_factory=EvidenceWeights)
     click_mood: ClickMood = field(default_factory=ClickMood)
-    seen_max: int = 100
+    seen_max: int = 64  # with the dedup window, keeps state beyond the taste vector < 2 KB
     recommend_interval_ms: int = 250
 
     @classmethod

@@ -123,3 +123,22 @@ def test_same_events_fold_to_the_same_state(processor: Processor) -> None:
         fold(processor, events, users, {})
         states.append(users)
     assert states[0] == states[1]
+
+
+def test_state_beyond_the_taste_vector_stays_under_2_kb(processor: Processor) -> None:
+    """Everything the worker keeps per user (user table + dedup table), saturated."""
+    import json
+
+    users: dict[str, Any] = {}
+    seen: dict[str, Any] = {}
+    for start in range(0, 300, 30):
+        batch = [
+            review(f"r{i}", "heavy", ITEMS[i % len(ITEMS)], "great sound", 1000 * i, 5)
+            if i % 3 == 0
+            else click(f"k{i}", "heavy", ITEMS[i % len(ITEMS)], "purchase", 1000 * i)
+            for i in range(start, start + 30)
+        ]
+        fold(processor, batch, users, seen)
+    user = json.loads(json.dumps(users["heavy"]))
+    user["taste"]["vec"] = None
+    assert len(json.dumps(user)) + len(json.dumps(seen["heavy"])) <= 2048

@@ -121,13 +121,15 @@ def test_mmr_skips_a_near_duplicate() -> None:
 
 
 def test_a_sad_user_is_steered_toward_comforting_items() -> None:
+    # A mild base affect weight, so that the mood's part is what decides.
+    p = RankParams(affect_weight=0.1)
     c = cands(["grim", "warm"], [0.72, 0.55])
     affect = {"grim": reviewed(-0.8), "warm": reviewed(0.9)}
-    assert run(c, CALM, affect=affect)[0] == "grim"  # relevance leads in a neutral mood
-    assert run(c, None, affect=affect)[0] == "grim"  # and when we know nothing of the mood
-    assert run(c, SAD, affect=affect)[0] == "warm"  # comfort outweighs a little relevance
+    assert run(c, CALM, affect=affect, params=p)[0] == "grim"  # relevance leads, neutral mood
+    assert run(c, None, affect=affect, params=p)[0] == "grim"  # and when the mood is unknown
+    assert run(c, SAD, affect=affect, params=p)[0] == "warm"  # comfort outweighs some relevance
     untrusted = EmotionSummary(-0.9, 0.3, "sadness", weight=0.05)
-    assert run(c, untrusted, affect=affect)[0] == "grim"  # one faint signal is not enough
+    assert run(c, untrusted, affect=affect, params=p)[0] == "grim"  # one faint signal: not enough
 
 
 def test_a_happy_user_explores_more() -> None:

@@ -144,7 +144,9 @@ def test_user_state_round_trip_and_size_budget() -> None:
     long_ids = state
     for i in range(100):
         uuid_like = f"{i:08d}-aaaa-bbbb-cccc-ddddeeeeffff"
-        long_ids = UserState(long_ids.emotion, long_ids.taste, long_ids.seen.add(uuid_like, 100))
+        long_ids = UserState(
+            long_ids.emotion, long_ids.taste, long_ids.seen.add(uuid_like, P.seen_max)
+        )
     assert len(long_ids.seen.to_str()) == len(state.seen.to_str())
 
 
