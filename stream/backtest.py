@@ -162,12 +162,14 @@ def _axis(default: float, values: tuple[float, ...]) -> tuple[float, ...]:
 # than MIN_GAIN (relative): differences inside the noise keep the defaults.
 _EVIDENCE, _RANK = EvidenceWeights(), RankParams()
 EVIDENCE_AXES: dict[str, tuple[float, ...]] = {
-    # how far review sentiment moves taste evidence
-    "review_gain": _axis(_EVIDENCE.review_gain, (0.25, 0.5, 1.0, 2.0)),
+    # How far review sentiment moves taste evidence. Kept above review_interest (0.3) so that a
+    # negative review still pushes taste away, as designed: unconstrained, this data prefers 0.25
+    # (in a 5-core set, reviewing an item at all says the user shops its category).
+    "review_gain": _axis(_EVIDENCE.review_gain, (0.5, 1.0, 2.0)),
 }
 RANK_AXES: dict[str, tuple[float, ...]] = {
     "popularity_weight": _axis(_RANK.popularity_weight, (0.0, 0.05, 0.2, 0.5, 1.0, 2.0, 4.0)),
-    "affect_weight": _axis(_RANK.affect_weight, (0.0, 0.1, 0.3, 0.6, 1.0)),
+    "affect_weight": _axis(_RANK.affect_weight, (0.0, 0.1, 0.3, 0.6, 1.0, 2.0)),
     "comfort_gain": _axis(_RANK.comfort_gain, (0.0, 2.0, 4.0)),
     "mmr_lambda": _axis(_RANK.mmr_lambda, (0.6, 0.8, 1.0)),
 }

@@ -39,10 +39,10 @@ class RankParams:
     mmr_lambda: float = 0.8  # 1 = pure score order, 0 = pure diversity
     # Defaults: what the backtest's tuning selected on the Musical Instruments timeline
     # (docs/backtests/musical-instruments/tuning.json); the rest were not moved by it.
-    affect_weight: float = 0.6  # weight of item affect for a user in a neutral or unknown mood
+    affect_weight: float = 1.0  # weight of item affect for a user in a neutral or unknown mood
     comfort_gain: float = 2.0  # extra affect weight at fully negative, fully confident mood
     explore_gain: float = 0.2  # how far MMR lambda drops at fully positive, confident mood
-    popularity_weight: float = 2.0  # prior toward popular items (log-scaled to [0, 1])
+    popularity_weight: float = 0.5  # prior toward popular items (log-scaled to [0, 1])
     popular_candidates: int = 20  # most popular items added to every user's candidates
     affect_prior: float = 2.0  # neutral pseudo-reviews shrinking an item's affect
     emotion_prior: float = 1.0  # user evidence weight at which the mood counts half

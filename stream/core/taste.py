@@ -35,7 +35,7 @@ class EvidenceWeights:
     skip: float = -0.2
     dwell_half_ms: float = 15_000.0  # dwell at which a click/view counts half its full weight
     review_interest: float = 0.3  # reviewing an item at all says the user chose that kind of item
-    review_gain: float = 1.0  # how far review sentiment moves evidence (sign included)
+    review_gain: float = 0.5  # how far review sentiment moves evidence (sign included)
     rating_share: float = 0.7  # share of an explicit star rating in review sentiment
     chat_gain: float = 0.3  # a chat about an item is a weaker review of it
 
@@ -67,7 +67,7 @@ def review_sentiment(valence: float, rating: float | None, w: EvidenceWeights) -
 def review_evidence(valence: float, rating: float | None, w: EvidenceWeights) -> float:
     """Signed evidence of a review: interest in the item plus its sentiment.
 
-    With the defaults a 1-star review gives -0.7 (push away), a 5-star one +1.3 (pull).
+    With the defaults a 1-star review gives -0.2 (push away), a 5-star one +0.8 (pull).
     """
     return w.review_interest + w.review_gain * review_sentiment(valence, rating, w)
 

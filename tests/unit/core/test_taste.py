@@ -15,6 +15,7 @@ from stream.core.taste import (
     click_evidence,
     fold_taste,
     review_evidence,
+    review_sentiment,
 )
 
 DIM = 16
@@ -91,7 +92,7 @@ def test_evidence_signs_and_dwell() -> None:
         review_evidence(1.0, 5, W) > review_evidence(0.0, None, W) > 0 > review_evidence(-1, 1, W)
     )
     # the star rating dominates a mismatched text when present
-    assert review_evidence(0.5, 1, W) < 0
+    assert review_sentiment(0.5, 1, W) < 0 < review_sentiment(-0.5, 5, W)
 
 
 def test_cold_and_only_negative_users_have_no_query() -> None:
