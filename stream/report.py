@@ -23,6 +23,7 @@ import numpy as np
 from stream.backtest import (
     BASELINES,
     EVIDENCE_AXES,
+    MIN_GAIN,
     RANK_AXES,
     BacktestResult,
     Interval,
@@ -392,7 +393,8 @@ def _tuning_lines(result: BacktestResult) -> list[str]:
         f"On the {t.points} test points before {_day(t.until_ms)} only, by NDCG@{k} of "
         "sentiment_aware: a coordinate search, one weight at a time with the others at their "
         f"best so far ({t.rounds} round(s), {len(t.trials)} settings tried; a value replaces the "
-        "default only if it does strictly better). Values tried: "
+        f"current one only if it does more than {MIN_GAIN:.0%} better, so noise keeps the "
+        "defaults). Values tried: "
         + "; ".join(f"`{name}` {', '.join(f'{v:g}' for v in values)}" for name, values in axes)
         + ". The tuned variants (seed_formula, sentiment_aware, rating_oracle, sentiment_stars) "
         "run with the selection.",
