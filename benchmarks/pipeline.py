@@ -14,10 +14,9 @@ One run (about 8 minutes; ``--quick`` about 4) measures, with the int8 model on 
    subprocess starts; its ``/metrics`` are scraped every 0.2 s. Sustained rate = events folded
    between the 10% and 90% marks (or the phase's time cap) / time between them. Texts/s inside
    the pipeline vs the ceiling.
-3. ``clicks``: the same for clicks only. Below a target, diagnostics follow: the same drain with
-   ``OPENBLAS_NUM_THREADS=1``, cProfile of a worker (switched on at the 5% mark for <= 30 s; wall
-   clock of the event loop thread), and the ``Processor`` alone without Kafka or Faust, each step
-   timed.
+3. ``clicks``: the same for clicks only. Below the target, diagnostics follow: cProfile of a
+   second worker on the same topics (switched on at the 5% mark for <= 30 s; wall clock of the
+   event loop thread), and the ``Processor`` alone without Kafka or Faust, each step timed.
 4. ``latency``: a fresh worker with ``recommend_interval_ms=0``; events paced at half the mixed
    rate with ``ts`` = wall clock at send; event-to-recommendation latency from the worker's
    ``latency_ms`` and from the benchmark's receive time (end to end).
@@ -104,7 +103,7 @@ class Plan:
     mem_users: int = 100_000
     mem_sample_users: int = 2_000
     mem_events_per_user: int = 20
-    phase_cap_s: float = 60.0
+    phase_cap_s: float = 75.0
     core_events: int = 5_000
 
 
@@ -698,7 +697,12 @@ def measure_core_clicks(
 def core_child(index_dir: Path, n: int, users: int, env: dict[str, str]) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--core-child", str(index_dir), str(n), str(users)]
     out = subprocess.run(
-        cmd, capture_output=True, text=True, cwd=ROOT, timeout=300, env={**os.environ, **env}
+        cmd,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env={**os.environ, "OPENBLAS_NUM_THREADS": "1", **env},  # as `moodstream` sets it
     )
     if out.returncode != 0:
         raise RuntimeError(f"core child failed:\n{out.stderr[-3000:]}")
@@ -925,6 +929,19 @@ def prepare_index(settings: Settings) -> Path:
     return demo_index_dir(settings, model_fingerprint(settings.model_dir, model))
 
 
+def code_version() -> dict[str, Any]:
+    """Which commit was measured, and whether stream/ had uncommitted changes."""
+
+    def git(*cmd: str) -> str:
+        done = subprocess.run(["git", *cmd], capture_output=True, text=True, cwd=ROOT)
+        return done.stdout.strip()
+
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "stream_dirty": bool(git("status", "--porcelain", "--", "stream")),
+    }
+
+
 def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
     kinds = {f.name: f.type for f in fields(Settings)}
     out: dict[str, Any] = {}
@@ -969,8 +986,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--blas-check",
         choices=("auto", "always", "never"),
-        default="auto",
-        help="rerun clicks-only with OPENBLAS_NUM_THREADS=1 (auto: below target)",
+        default="never",
+        help="rerun mixed and clicks with OPENBLAS_NUM_THREADS=1 forced (auto: below target); "
+        "moot since `moodstream` sets it itself",
     )
     parser.add_argument(
         "--latency-rate",
@@ -1039,6 +1057,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "targets": TARGETS,
         "worker_env": dict(WORKER_ENV),
+        "code": code_version(),
     }
     if result["busy_before"]:
         log("other busy processes: " + " | ".join(result["busy_before"]))
@@ -1326,7 +1345,8 @@ def render_md(r: dict[str, Any], table: str) -> str:
         f"Run {r['date']} on {mach['cpu']} ({mach['cores']} cores, {mach['memory_gib']} GiB), "
         f"Python {mach['python']}, ONNX Runtime {mach['onnxruntime']}; "
         f"load average {r['load_before'][0]} before, {r['load_after'][0]} after; "
-        f"{r['elapsed_s']} s in all.",
+        f"{r['elapsed_s']} s in all. Code: commit {r['code']['commit']}"
+        f"{' + uncommitted changes in stream/' if r['code']['stream_dirty'] else ''}.",
         "",
         "Worker settings: " + ", ".join(f"{k}={v}" for k, v in r["settings"].items()) + ".",
         "",
