@@ -152,7 +152,6 @@ TUNED_ON = "sentiment_aware"
 NO_SENTIMENT = EvidenceWeights(review_gain=0.0)
 
 
-
 def _axis(default: float, values: tuple[float, ...]) -> tuple[float, ...]:
     return (default, *(v for v in values if v != default))
 
