@@ -66,7 +66,13 @@ from stream.core.state import (
 )
 from stream.core.taste import EvidenceWeights
 from stream.errors import ConfigError, DatasetError
-from stream.index import FaissItemIndex, IndexManifest, centre_rows, normalise_rows
+from stream.index import (
+    CENTRE_MIN_ITEMS,
+    FaissItemIndex,
+    IndexManifest,
+    centre_rows,
+    normalise_rows,
+)
 from stream.ports import EKMAN, EMOTIONS, SENTIMENTS, Scores, SentimentModel
 from stream.processor import affect_of
 from stream.records import Review
@@ -556,7 +562,8 @@ class Snapshots:
         if not ids:
             return None
         vectors = normalise_rows(np.vstack([self._vectors[i] for i in ids]))
-        if len(ids) > 1:
+        centered = len(ids) >= CENTRE_MIN_ITEMS
+        if centered:
             vectors = centre_rows(vectors)  # as build_index does for the worker's indexes
         flat = faiss.IndexFlatIP(vectors.shape[1])
         flat.add(vectors)
@@ -569,7 +576,7 @@ class Snapshots:
             model_sha256=self._model_sha,
             built_at=dt.datetime.fromtimestamp(cut / 1000, dt.UTC).isoformat(timespec="seconds"),
             source=f"reviews before {iso_day(cut)}",
-            centered=len(ids) > 1,
+            centered=centered,
         )
         return FaissItemIndex(flat, ids, vectors, manifest, threads=1)
 

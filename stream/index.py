@@ -87,6 +87,10 @@ def normalise_rows(vectors: npt.ArrayLike) -> Vectors:
     return np.ascontiguousarray(arr / norms, dtype=np.float32)
 
 
+# Below this many items the mean is mostly the items' own topics, not a shared direction.
+CENTRE_MIN_ITEMS = 32
+
+
 def centre_rows(vectors: Vectors) -> Vectors:
     """Unit rows after subtracting the rows' mean (see ``build_index`` for why)."""
     return normalise_rows(vectors - vectors.mean(axis=0, keepdims=True))
@@ -170,7 +174,7 @@ def build_index(
     if vecs.shape[0] != len(ids):
         raise IndexError_(f"{len(ids)} ids but {vecs.shape[0]} vectors")
     count, dim = vecs.shape
-    centered = center and count > 1
+    centered = center and count >= CENTRE_MIN_ITEMS
     if centered:
         vecs = centre_rows(vecs)
 
