@@ -85,6 +85,6 @@ def demo(
         if broker is not None:
             broker.stop()
     summary = stats.summary()
-    click.echo(json.dumps(summary, indent=2))
+    click.echo("\n" + json.dumps(summary, indent=2))
     if summary_json is not None:
         summary_json.write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
