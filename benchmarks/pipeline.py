@@ -221,23 +221,9 @@ def measure_ceiling(
 
 
 async def _create_topics(bootstrap: str, settings: Settings) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from stream.topics import ALL_KINDS, ensure_topics
 
-    from stream.topics import ALL_KINDS
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        new = [
-            NewTopic(settings.topic(k), settings.partitions, 1)
-            for k in ALL_KINDS
-            if settings.topic(k) not in existing
-        ]
-        if new:
-            await admin.create_topics(new)
-    finally:
-        await admin.close()
+    await ensure_topics(bootstrap, [settings.topic(k) for k in ALL_KINDS], settings.partitions)
     await asyncio.sleep(1.0)  # partition leaders elected: no NotLeader retries while producing
 
 

@@ -27,7 +27,7 @@ from rich.table import Table
 from stream.errors import BrokerError
 from stream.settings import Settings
 from stream.simulate import SimConfig, Simulation
-from stream.topics import ALL_KINDS, bootstrap_servers
+from stream.topics import ALL_KINDS, bootstrap_servers, ensure_topics
 
 WINDOW = 2000  # latencies kept for the percentiles
 
@@ -140,22 +140,9 @@ def fetch_health(port: int) -> dict[str, Any]:
 
 
 async def create_topics(settings: Settings) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(settings.broker))
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        wanted = [settings.topic(k) for k in ALL_KINDS]
-        new = [
-            NewTopic(t, settings.partitions, settings.replication)
-            for t in wanted
-            if t not in existing
-        ]
-        if new:
-            await admin.create_topics(new)
-    finally:
-        await admin.close()
+    names = [settings.topic(k) for k in ALL_KINDS]
+    servers = bootstrap_servers(settings.broker)
+    await ensure_topics(servers, names, settings.partitions, settings.replication)
 
 
 def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:

@@ -17,7 +17,6 @@ digits are epoch ms and anything else an ISO date/time, compared with the Kafka 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import time
@@ -32,7 +31,7 @@ from stream.errors import BrokerError, ConfigError, DeadLetter
 from stream.ports import Scores
 from stream.processor import Decoded, Processor
 from stream.settings import Settings
-from stream.topics import INPUT_KINDS, bootstrap_servers
+from stream.topics import INPUT_KINDS, bootstrap_servers, ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -375,22 +374,15 @@ async def publish(records: Sequence[RawRecord], settings: Settings, prefix: str)
     """Send the records to ``prefix + moodstream.<kind>.v1`` (created if missing) with the keys
     they were read with (data set events: their user_id, as the platform would key them)."""
     from aiokafka import AIOKafkaProducer
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+    from aiokafka.errors import KafkaError
 
     target = settings.replace(topic_prefix=prefix)
     servers = bootstrap_servers(settings.broker)
-    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
     producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all")
     sent = 0
     try:
-        await admin.start()
-        existing = set(await admin.list_topics())
-        wanted = sorted({target.topic(r.kind) for r in records} - existing)
-        if wanted:
-            with contextlib.suppress(TopicAlreadyExistsError):
-                topics = [NewTopic(t, settings.partitions, settings.replication) for t in wanted]
-                await admin.create_topics(topics)
+        wanted = {target.topic(r.kind) for r in records}
+        await ensure_topics(servers, wanted, settings.partitions, settings.replication)
         await producer.start()
         for raw in publish_order(records, settings):
             await producer.send(target.topic(raw.kind), raw.value, key=raw.key)
@@ -400,5 +392,4 @@ async def publish(records: Sequence[RawRecord], settings: Settings, prefix: str)
         raise BrokerError(f"publishing to {prefix}moodstream.*.v1 failed: {exc}") from None
     finally:
         await producer.stop()
-        await admin.close()
     return sent

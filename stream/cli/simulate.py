@@ -32,11 +32,10 @@ from stream.simulate import (
     Simulation,
     parse_mix,
 )
-from stream.topics import bootstrap_servers
+from stream.topics import bootstrap_servers, ensure_topics
 
 DEFAULT_EVENTS = 10_000
 _FILE_SUFFIXES = (".jsonl", ".json", ".ndjson")
-_TOPIC_EXISTS = 36  # Kafka error code TOPIC_ALREADY_EXISTS
 
 
 @dataclass
@@ -115,27 +114,8 @@ def _write_catalog(path: str, sim: Simulation) -> None:
 
 async def _ensure_topics(servers: str, settings: Settings) -> None:
     """Create missing input topics with the worker's partition count (co-partitioning)."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        new = [
-            NewTopic(settings.topic(k), settings.partitions, settings.replication)
-            for k in KINDS
-            if settings.topic(k) not in existing
-        ]
-        if not new:
-            return
-        response = await admin.create_topics(new)
-        for entry in getattr(response, "topic_errors", []):
-            name, code = entry[0], entry[1]
-            if code not in (0, _TOPIC_EXISTS):
-                detail = entry[2] if len(entry) > 2 and entry[2] else f"error code {code}"
-                raise BrokerError(f"cannot create topic {name}: {detail}")
-    finally:
-        await admin.close()
+    names = [settings.topic(k) for k in KINDS]
+    await ensure_topics(servers, names, settings.partitions, settings.replication)
 
 
 async def _produce(

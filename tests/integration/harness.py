@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from stream.topics import ensure_topics
 
 
 @dataclass
@@ -83,15 +84,7 @@ def worker_env(broker_url: str, name: str, tmp: Path, **overrides: Any) -> dict[
 
 
 async def create_topics(bootstrap: str, names: Iterable[str], partitions: int = 2) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        new = [NewTopic(n, partitions, 1) for n in names if n not in existing]
-        if new:
-            await admin.create_topics(new)
-    finally:
-        await admin.close()
+    await ensure_topics(bootstrap, names, partitions)
 
 
 async def produce(

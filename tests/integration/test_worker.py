@@ -8,13 +8,13 @@ import json
 import signal
 import socket
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from stream.demo import fetch_metrics
 from stream.settings import Settings
 from stream.topics import ALL_KINDS
 from tests.integration.harness import (
@@ -37,13 +37,7 @@ def _free_port() -> int:
 
 
 def _metrics(port: int) -> dict[str, float]:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            out[name] = float(value)
-    return out
+    return fetch_metrics(port)
 
 
 @pytest.fixture
