@@ -146,12 +146,14 @@ class Processor:
             if not new:
                 out.duplicates += 1
                 continue
-            seen[rec.user_id] = window.to_dict()
             event = self._observe(d, scores, text_row)
             raw = users.get(rec.user_id)
             state = UserState() if raw is None else UserState.from_dict(raw)
             state, _ = fold_user(state, event, self.user_params)
+            # State first, then the dedup mark: a crash between the two changelog writes makes
+            # the redelivered event count twice (at-least-once) instead of being dropped (loss).
             users[rec.user_id] = state.to_dict()
+            seen[rec.user_id] = window.to_dict()
             if isinstance(event, (ReviewObs, ClickObs)):
                 out.item_events.append((event.item_id, _item_event(d.kind, rec, event)))
             out.counts[d.kind] = out.counts.get(d.kind, 0) + 1
