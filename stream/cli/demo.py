@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from pathlib import Path
 from typing import Any
 
 import click
 
 from stream.cli.options import pop_settings, settings_options
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @click.command()
@@ -54,12 +47,12 @@ def demo(
     **kwargs: Any,
 ) -> None:
     """Start Kafka, the worker and the simulator; show events/s, latency, moods and lists."""
-    from stream.broker import KafkaBroker
+    from stream.broker import KafkaBroker, free_port
     from stream.demo import run_demo
 
     settings = pop_settings(kwargs)
     if settings.web_port in (0, 6066):
-        settings = settings.replace(web_port=_free_port())
+        settings = settings.replace(web_port=free_port())
     work = Path(settings.data_dir).parent / "demo"
     broker = None
     if not external_broker:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from stream.broker import free_port
 from stream.demo import fetch_metrics
 from stream.settings import Settings
 from stream.topics import ALL_KINDS
@@ -30,12 +30,6 @@ pytestmark = pytest.mark.integration
 NOW = int(time.time() * 1000)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _metrics(port: int) -> dict[str, float]:
     return fetch_metrics(port)
 
@@ -44,7 +38,7 @@ def _metrics(port: int) -> dict[str, float]:
 def worker(
     kafka_broker: Any, unique_name: str, tmp_path: Path
 ) -> Iterator[tuple[WorkerProcess, Settings, int]]:
-    port = _free_port()
+    port = free_port()
     env = worker_env(kafka_broker.url, unique_name, tmp_path, web_port=port)
     settings = Settings(topic_prefix=f"{unique_name}.", app_id=f"{unique_name}-app")
     run(create_topics(kafka_broker.bootstrap, [settings.topic(k) for k in ALL_KINDS]))
