@@ -630,7 +630,6 @@ def measure_core_clicks(
 
     proc = Processor(settings, StubModel(), FaissItemIndex.load(index_dir))
     users: dict[str, Any] = {}
-    seen: dict[str, Any] = {}
     items: dict[str, Any] = {}
     raw = [(k, encode_value(v)) for k, v in events]
     spent = Counter[str]()
@@ -656,13 +655,13 @@ def measure_core_clicks(
             for k, r in raw[start : start + settings.batch_size]
         ]
         t1 = clock()
-        out = proc.fold_batch(batch, None, users, seen, now)
+        out = proc.fold_batch(batch, None, users, now)
         t2 = clock()
         for _, value in out.item_events:
             proc.fold_item(value, items)
         t3 = clock()
         for user, (eid, ts) in out.triggers.items():
-            recs += proc.recommend(user, eid, ts, users, items, now) is not None
+            recs += proc.recommend(user, eid, ts, users, now, out.states.get(user)) is not None
         t4 = clock()
         spent.update(
             {"decode": t1 - t0, "fold_batch": t2 - t1, "fold_item": t3 - t2, "recommend": t4 - t3}
@@ -714,14 +713,13 @@ def memory_child(index_dir: str, users: int, sample: int, per_user: int) -> dict
         id_prefix="mem-",
     )
     users_t: dict[str, Any] = {}
-    seen_t: dict[str, Any] = {}
     batch: list[Decoded] = []
     began = time.perf_counter()
     n_events = 0
 
     def flush() -> None:
         scores = proc.score(batch)
-        proc.fold_batch(batch, scores, users_t, seen_t, 0)
+        proc.fold_batch(batch, scores, users_t, 0)
         batch.clear()
 
     for kind, value in Simulation(cfg).events():
@@ -752,7 +750,7 @@ def memory_child(index_dir: str, users: int, sample: int, per_user: int) -> dict
                 decode("clicks", encode_value(value), max_value_bytes=65536, max_text_bytes=8192),
             )
         )
-    proc.fold_batch(heavy, None, users_t, seen_t, 0)
+    proc.fold_batch(heavy, None, users_t, 0)
 
     def size(value: Any) -> int:
         return len(json.dumps(value, separators=(",", ":")))
@@ -766,9 +764,13 @@ def memory_child(index_dir: str, users: int, sample: int, per_user: int) -> dict
             "taste_scalars": size(u["taste"]) - vec,
             "emotion": size(u["emotion"]),
             "seen_items": size(u["seen"]),
-            "users_other": size(u) - size(u["taste"]) - size(u["emotion"]) - size(u["seen"]),
-            "dedup_window": size(seen_t.get(user)),
-            "keys": 2 * size(user),
+            "dedup_window": size(u["ids"]),
+            "users_other": size(u)
+            - size(u["taste"])
+            - size(u["emotion"])
+            - size(u["seen"])
+            - size(u["ids"]),
+            "keys": size(user),
         }
         parts["beyond_taste"] = sum(parts.values()) - vec
         return parts
@@ -781,22 +783,16 @@ def memory_child(index_dir: str, users: int, sample: int, per_user: int) -> dict
 
     # RSS of tables holding `users` users, values deserialized like a changelog recovery.
     compact = (",", ":")
-    dumped = [
-        (json.dumps(users_t[u], separators=compact), json.dumps(seen_t[u], separators=compact))
-        for u in users_t
-        if u != "heavy"
-    ]
+    dumped = [json.dumps(users_t[u], separators=compact) for u in users_t if u != "heavy"]
     gc.collect()
     rss0 = proc_rss_mib(os.getpid())
     big_users: dict[str, Any] = {}
-    big_seen: dict[str, Any] = {}
     serialized = 0
     for i in range(users):
-        uv, sv = dumped[i % len(dumped)]
+        uv = dumped[i % len(dumped)]
         key = f"user-{i:07d}"
         big_users[key] = json.loads(uv)
-        big_seen[key] = json.loads(sv)
-        serialized += len(uv) + len(sv) + 2 * len(key) + 4
+        serialized += len(uv) + len(key) + 2
     gc.collect()
     rss1 = proc_rss_mib(os.getpid())
     return {
@@ -824,7 +820,7 @@ def memory_child(index_dir: str, users: int, sample: int, per_user: int) -> dict
         "serialized_bytes_per_user": round(serialized / users, 0),
         "rss_delta_mib": round(rss1 - rss0, 1),
         "rss_bytes_per_user": round((rss1 - rss0) * 2**20 / users, 0),
-        "note": "seen/users JSON as compact JSON; RSS = Python dicts as in Faust's memory:// store",
+        "note": "users records as compact JSON; RSS = Python dicts as in Faust's memory:// store",
     }
 
 

@@ -125,8 +125,6 @@ def make_app(
         holder = index_holder(settings, model)
         index = holder.index if holder is not None else load_or_build_index(settings, model)
 
-        index = load_or_build_index(settings, model)
-
     app = faust.App(
         settings.app_id,
         broker=settings.broker,
@@ -179,7 +177,6 @@ def make_app(
     )
     # Keys and values are JSON (Faust's table default); values are the core's to_dict() forms.
     users = app.Table("users", default=None, partitions=settings.partitions, key_type=str)
-    seen = app.Table("seen", default=None, partitions=settings.partitions, key_type=str)
     items = app.Table("items", default=None, partitions=settings.partitions, key_type=str)
     kind_of = {settings.topic(k): k for k in INPUT_KINDS}
 
@@ -198,8 +195,8 @@ def make_app(
         log.info("dead letter %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, exc)
         await deadletters.send(key=msg.key, value=record.to_json_dict())
 
-    async def emit(user_id: str, event_id: str, event_ts: int) -> None:
-        value = processor.recommend(user_id, event_id, event_ts, users, items, now_ms())
+    async def emit(user_id: str, event_id: str, event_ts: int, state: Any = None) -> None:
+        value = processor.recommend(user_id, event_id, event_ts, users, now_ms(), state)
         if value is None:
             return
         metrics.recommendations.inc()
@@ -229,7 +226,7 @@ def make_app(
                     continue
                 decoded.append(Decoded(kind, record, event))
             scores = await loop.run_in_executor(None, processor.score, decoded) if decoded else None
-            outcome = processor.fold_batch(decoded, scores, users, seen, now_ms(), _enter)
+            outcome = processor.fold_batch(decoded, scores, users, now_ms(), _enter)
             for item_id, item_event in outcome.item_events:
                 await item_events.send(key=item_id.encode(), value=item_event)
             for d, problem in outcome.rejected:
@@ -243,12 +240,18 @@ def make_app(
             clock = now_ms()
             for user_id, (event_id, ts) in outcome.triggers.items():
                 if coalescer.offer(user_id, event_id, ts, clock):
-                    await emit(user_id, event_id, ts)
+                    await emit(user_id, event_id, ts, outcome.states.get(user_id))
 
     @app.agent(item_events, name="item-events")
     async def item_updates(stream: faust.StreamT) -> None:
         async for event in stream.events():
             processor.fold_item(event.value, items)
+
+    @items.on_recover
+    async def reload_items() -> None:
+        """The board mirrors the table: rebuild it once the changelog is replayed."""
+        loaded = processor.reload_items(items)
+        log.info("item board reloaded: %d items", loaded)
 
     @app.timer(max(settings.recommend_interval_ms, 50) / 1000.0)
     async def flush_coalesced() -> None:
@@ -261,7 +264,7 @@ def make_app(
         async def reload_index() -> None:
             """Swap in a newer index version written into the same folder (atomic rename)."""
             if await asyncio.get_running_loop().run_in_executor(None, holder.reload):
-                processor.swap_index(holder.index)
+                processor.swap_index(holder.index, items)
                 metrics.index_items.set(len(holder.index.ids()))
                 log.info("now serving index %s", holder.version)
             elif holder.last_error:
@@ -286,7 +289,7 @@ def make_app(
         "metrics": metrics,
         "processor": processor,
         "coalescer": coalescer,
-        "tables": {"users": users, "seen": seen, "items": items},
+        "tables": {"users": users, "items": items},
         "agents": (user_events, item_updates),
     }
     return app

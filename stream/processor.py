@@ -3,6 +3,11 @@
 Tables are ``MutableMapping``s of JSON-safe dicts (Faust tables in the worker, dicts in a
 replay), so the same code folds the same events to the same state on either path. The model and
 the index come in through their ports; the maths is in ``stream.core``.
+
+A user's record holds the state and the window of event ids already folded, so that both reach
+the changelog in one write: a crash can then never keep one without the other. Item state is
+mirrored in an ``ItemBoard`` (arrays by index row) that ranking reads; the ``items`` table stays
+the durable record and ``reload_items`` rebuilds the board from it after a recovery.
 """
 
 from __future__ import annotations
@@ -14,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from stream.core import dedup
+from stream.core.board import ItemBoard
 from stream.core.emotion import arousal_from_emotions, ekman_from_emotions, emotion_at
-from stream.core.popularity import top_popular
 from stream.core.rank import RankParams
 from stream.core.state import (
     ChatObs,
@@ -50,12 +55,27 @@ class Decoded:
 
 @dataclass
 class Outcome:
+    # One value per item touched by the batch, its events in batch order (see ``fold_item``).
     item_events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     rejected: list[tuple[Decoded, DeadLetter]] = field(default_factory=list)
     duplicates: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     erased: list[str] = field(default_factory=list)
     triggers: dict[str, tuple[str, int]] = field(default_factory=dict)  # user -> (event_id, ts)
+    states: dict[str, UserState] = field(default_factory=dict)  # each trigger's user after it
+
+
+def load_user(raw: Any) -> tuple[UserState, dedup.DedupState]:
+    """A stored user record: the state and its window of folded event ids."""
+    if raw is None:
+        return UserState(), dedup.DedupState()
+    ids = raw.get("ids")
+    window = dedup.DedupState() if ids is None else dedup.DedupState.from_dict(ids)
+    return UserState.from_dict(raw), window
+
+
+def dump_user(state: UserState, window: dedup.DedupState) -> dict[str, Any]:
+    return {**state.to_dict(), "ids": window.to_dict()}
 
 
 class Processor:
@@ -80,15 +100,27 @@ class Processor:
             settings, recommend_interval_ms=0
         )
         self.item_params = item_params or ItemParams.from_settings(settings)
-        self._known = set(index.ids())
+        self.board = ItemBoard(index.ids())
         self._popular: list[tuple[str, float]] = []
-        self._item_cache: dict[str, tuple[Any, ItemState]] = {}
         self._popular_at = -POPULAR_REFRESH_MS
 
-    def swap_index(self, index: ItemIndex) -> None:
+    def swap_index(self, index: ItemIndex, items: Table | None = None) -> None:
         """Serve a new index version; item ids it lacks become unknown from now on."""
         self.index = index
-        self._known = set(index.ids())
+        self.board = ItemBoard(index.ids())
+        if items is not None:
+            self.reload_items(items)
+
+    def reload_items(self, items: Table) -> int:
+        """Rebuild the board from the ``items`` table (after a recovery); items loaded."""
+        self.board.clear()
+        self._popular_at = -POPULAR_REFRESH_MS
+        loaded = 0
+        for item_id, raw in list(items.items()):
+            if raw is not None:
+                state = ItemState.from_dict(raw)
+                loaded += self.board.put(item_id, state.affect, state.popularity)
+        return loaded
 
     # ------------------------------------------------------------------ user side
     def score(self, batch: Sequence[Decoded]) -> Scores | None:
@@ -101,29 +133,34 @@ class Processor:
         batch: Sequence[Decoded],
         scores: Scores | None,
         users: Table,
-        seen: Table,
         now_ms: int,
         enter: Callable[[Decoded], None] | None = None,
     ) -> Outcome:
-        """Fold a scored batch in order. ``enter(d)`` runs before each event's table writes
-        (the worker uses it to tell Faust which partition's changelog they belong to)."""
+        """Fold a scored batch in order, writing each user's record once, after their last
+        event. ``enter(d)`` runs before a write (the worker uses it to tell Faust which
+        partition's changelog it belongs to); the batch is acknowledged only after it returns."""
         out = Outcome()
+        held: dict[str, tuple[UserState, dedup.DedupState, Decoded]] = {}
+        items: dict[str, dict[str, Any]] = {}
         row = 0
         for d in batch:
-            if enter is not None:
-                enter(d)
             text_row = -1
             if d.kind in ("reviews", "chats"):
                 text_row, row = row, row + 1
             rec: Any = d.record
             if d.kind == "erasure":
-                self._erase(rec.user_id, users, seen)
+                held.pop(rec.user_id, None)
+                if enter is not None:
+                    enter(d)
+                if rec.user_id in users:
+                    del users[rec.user_id]  # a tombstone in the changelog
                 out.erased.append(rec.user_id)
                 out.triggers.pop(rec.user_id, None)
+                out.states.pop(rec.user_id, None)
                 out.counts["erasure"] = out.counts.get("erasure", 0) + 1
                 continue
             item_id = getattr(rec, "item_id", None)
-            if d.kind in ("reviews", "clicks") and item_id not in self._known:
+            if d.kind in ("reviews", "clicks") and item_id not in self.board:
                 out.rejected.append(
                     (
                         d,
@@ -134,12 +171,10 @@ class Processor:
                     )
                 )
                 continue
-            remembered = seen.get(rec.user_id)
-            window = (
-                dedup.DedupState()
-                if remembered is None
-                else (dedup.DedupState.from_dict(remembered))
-            )
+            if rec.user_id in held:
+                state, window, _ = held[rec.user_id]
+            else:
+                state, window = load_user(users.get(rec.user_id))
             window, new = dedup.fold(
                 window, rec.event_id, rec.ts, window_s=self.settings.dedup_window_s
             )
@@ -147,26 +182,23 @@ class Processor:
                 out.duplicates += 1
                 continue
             event = self._observe(d, scores, text_row)
-            raw = users.get(rec.user_id)
-            state = UserState() if raw is None else UserState.from_dict(raw)
             state, _ = fold_user(state, event, self.user_params)
-            # State first, then the dedup mark: a crash between the two changelog writes makes
-            # the redelivered event count twice (at-least-once) instead of being dropped (loss).
-            users[rec.user_id] = state.to_dict()
-            seen[rec.user_id] = window.to_dict()
+            held[rec.user_id] = (state, window, d)
             if isinstance(event, (ReviewObs, ClickObs)):
-                out.item_events.append((event.item_id, _item_event(d.kind, rec, event)))
+                value = items.setdefault(event.item_id, {"item_id": event.item_id, "events": []})
+                value["events"].append(_item_event(d.kind, rec, event))
             out.counts[d.kind] = out.counts.get(d.kind, 0) + 1
             out.triggers[rec.user_id] = (rec.event_id, rec.ts)
+        for user_id, (state, window, last) in held.items():
+            if enter is not None:
+                enter(last)
+            users[user_id] = dump_user(state, window)
+            out.states[user_id] = state
+        out.item_events = list(items.items())
         return out
 
-    def _erase(self, user_id: str, users: Table, seen: Table) -> None:
-        for table in (users, seen):
-            if user_id in table:
-                del table[user_id]  # a tombstone in the changelog
-
     def _vector(self, item_id: str | None) -> Any:
-        if item_id is None or item_id not in self._known:
+        if item_id is None or item_id not in self.board:
             return None
         return self.index.vectors([item_id])[0]
 
@@ -207,47 +239,30 @@ class Processor:
         )
 
     # ------------------------------------------------------------------ item side
-    def item_state(self, item_id: str, items: Table) -> ItemState | None:
-        """Parsed item state, memoised on the stored value (ranking reads ~100 per request)."""
+    def item_state(self, item_id: str, items: Table) -> ItemState:
+        """The board answers for indexed items; the table for ids an index swap dropped."""
+        if item_id in self.board:
+            got = self.board.get(item_id)
+            return ItemState() if got is None else ItemState(*got)
         raw = items.get(item_id)
-        if raw is None:
-            return None
-        hit = self._item_cache.get(item_id)
-        if hit is not None and (hit[0] is raw or hit[0] == raw):
-            return hit[1]
-        state = ItemState.from_dict(raw)
-        self._item_cache[item_id] = (raw, state)
-        return state
+        return ItemState() if raw is None else ItemState.from_dict(raw)
 
     def fold_item(self, value: dict[str, Any], items: Table) -> None:
+        """Fold one item's events of a batch (``Outcome.item_events``) with one table write."""
         item_id = value["item_id"]
-        state = self.item_state(item_id, items) or ItemState()
-        if value["kind"] == "reviews":
-            event: UserEvent = ReviewObs(
-                value["user_id"],
-                item_id,
-                value["valence"],
-                tuple([0.0] * len(EKMAN)),
-                0.0,
-                value.get("rating"),
-                value["ts"],
-                None,
-                value.get("confidence", 1.0),
-            )
-        else:
-            event = ClickObs(value["user_id"], item_id, value["action"], 0, value["ts"])
-        state, _ = fold_item(state, event, self.item_params)
-        raw = state.to_dict()
-        items[item_id] = raw
-        self._item_cache[item_id] = (raw, state)
+        state = self.item_state(item_id, items)
+        for obs in value["events"]:
+            state, _ = fold_item(state, _item_obs(item_id, obs), self.item_params)
+        items[item_id] = state.to_dict()
+        self.board.put(item_id, state.affect, state.popularity)
 
     # ------------------------------------------------------------------ recommend
-    def popular(self, items: Table, now_ms: int) -> list[tuple[str, float]]:
-        """Cached for a second: scanning every item per recommendation would not scale."""
+    def popular(self, now_ms: int) -> list[tuple[str, float]]:
+        """Cached for a second: every recommendation reads it."""
         if now_ms - self._popular_at >= POPULAR_REFRESH_MS:
-            pops = ((k, ItemState.from_dict(v).popularity) for k, v in list(items.items()))
             n = self.rank_params.top_k + self.user_params.seen_max
-            self._popular = top_popular(pops, n, now_ms, self.item_params.popularity_half_life_s)
+            hl = self.item_params.popularity_half_life_s
+            self._popular = self.board.popular(n, now_ms, hl)
             self._popular_at = now_ms
         return self._popular
 
@@ -257,24 +272,23 @@ class Processor:
         trigger_event_id: str,
         trigger_ts: int,
         users: Table,
-        items: Table,
         now_ms: int,
+        state: UserState | None = None,
     ) -> dict[str, Any] | None:
-        """The recommendation value for the output topic, or None for an unknown/erased user."""
-        raw = users.get(user_id)
-        if raw is None:
-            return None
-        state = UserState.from_dict(raw)
+        """The recommendation value for the output topic, or None for an unknown/erased user.
 
-        def affect(item_id: str) -> Any:
-            item = self.item_state(item_id, items)
-            return None if item is None else item.affect
-
+        ``state``: the user's state when the caller has it (``Outcome.states``), saving a read.
+        """
+        if state is None:
+            raw = users.get(user_id)
+            if raw is None:
+                return None
+            state, _ = load_user(raw)
         result = recommend(
             state,
             index=self.index,
-            affect=affect,
-            popular=self.popular(items, now_ms),
+            affect=self.board,
+            popular=self.popular(now_ms),
             rank_params=self.rank_params,
             user_params=self.user_params,
             now_ms=now_ms,
@@ -311,14 +325,25 @@ def affect_of(scores: Scores, row: int, text: str) -> tuple[float, tuple[float, 
 
 
 def _item_event(kind: str, rec: Any, event: ReviewObs | ClickObs) -> dict[str, Any]:
-    value: dict[str, Any] = {
-        "kind": kind,
-        "item_id": event.item_id,
-        "user_id": rec.user_id,
-        "ts": rec.ts,
-    }
+    value: dict[str, Any] = {"kind": kind, "user_id": rec.user_id, "ts": rec.ts}
     if isinstance(event, ReviewObs):
         value.update(valence=event.valence, rating=event.rating, confidence=event.confidence)
     else:
         value["action"] = event.action
     return value
+
+
+def _item_obs(item_id: str, value: dict[str, Any]) -> UserEvent:
+    if value["kind"] == "reviews":
+        return ReviewObs(
+            value["user_id"],
+            item_id,
+            value["valence"],
+            tuple([0.0] * len(EKMAN)),
+            0.0,
+            value.get("rating"),
+            value["ts"],
+            None,
+            value.get("confidence", 1.0),
+        )
+    return ClickObs(value["user_id"], item_id, value["action"], 0, value["ts"])

@@ -148,7 +148,6 @@ class Replay:
         self.processor = processor
         self.settings = settings
         self.users: dict[str, Any] = {}
-        self.seen: dict[str, Any] = {}
         self.items: dict[str, Any] = {}
         self.summary = ReplaySummary()
         self._on_rec = on_recommendation
@@ -203,7 +202,7 @@ class Replay:
                 one = _rows(scores, row)
                 row += 1
                 s.texts += 1
-            outcome = p.fold_batch([d], one, self.users, self.seen, int(d.record.ts))
+            outcome = p.fold_batch([d], one, self.users, int(d.record.ts))
             for _, problem in outcome.rejected:
                 s.dead_letters[problem.kind] += 1
             s.duplicates += outcome.duplicates
@@ -211,7 +210,8 @@ class Replay:
             for kind, count in outcome.counts.items():
                 s.events[kind] += count
             for user_id, (event_id, ts) in outcome.triggers.items():
-                value = p.recommend(user_id, event_id, ts, self.users, self.items, ts)
+                state = outcome.states.get(user_id)
+                value = p.recommend(user_id, event_id, ts, self.users, ts, state)
                 if value is None:
                     continue
                 s.recommendations += 1

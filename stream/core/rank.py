@@ -23,11 +23,13 @@ import numpy as np
 import numpy.typing as npt
 
 from stream.core.affect import ItemAffect, affect_at
+from stream.core.board import ItemBoard
 from stream.core.emotion import EmotionSummary
 
 VARIANTS: tuple[str, ...] = ("default", "seed_formula", "taste_only", "popularity")
 
-AffectLookup = Mapping[str, ItemAffect] | Callable[[str], ItemAffect | None]
+# An ItemBoard answers for all candidates at once; a mapping or a callable, one item at a time.
+AffectLookup = ItemBoard | Mapping[str, ItemAffect] | Callable[[str], ItemAffect | None]
 
 
 @dataclass(frozen=True)
@@ -121,26 +123,49 @@ def mmr(
         return []
     if vectors is None or lam >= 1.0:
         return [int(i) for i in np.argsort(-scores, kind="stable")[:k]]
-    sims = vectors @ vectors.T
+    # One similarity row per pick (k matrix-vector products), not the whole n x n matrix.
+    base = lam * scores.astype(np.float64)
+    gain = base.copy()
     max_sim = np.zeros(n, dtype=np.float64)
-    taken = np.zeros(n, dtype=bool)
     picks: list[int] = []
-    for step in range(k):
-        gain = lam * scores.astype(np.float64)
-        if step:
-            gain = gain - (1.0 - lam) * max_sim
-        gain[taken] = -np.inf
+    for _ in range(k):
         best = int(np.argmax(gain))
         picks.append(best)
-        taken[best] = True
-        max_sim = np.maximum(max_sim, sims[best])
+        np.maximum(max_sim, vectors @ vectors[best], out=max_sim)
+        gain = base - (1.0 - lam) * max_sim
+        gain[picks] = -np.inf
     return picks
 
 
 def _lookup(affect: AffectLookup) -> Callable[[str], ItemAffect | None]:
+    if isinstance(affect, ItemBoard):
+        return affect.affect
     if isinstance(affect, Mapping):
         return affect.get
     return affect
+
+
+def decayed_affect(
+    affect: AffectLookup, ids: Sequence[str], now_ms: int, half_life_s: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """(total, weight) of each item's affect at ``now_ms`` (``affect_at``), zeros if unknown."""
+    if isinstance(affect, ItemBoard):
+        return affect.decayed_affect(ids, now_ms, half_life_s)
+    get = _lookup(affect)
+    states = [get(i) for i in ids]
+    at = [None if s is None else affect_at(s, now_ms, half_life_s) for s in states]
+    total = np.array([0.0 if s is None else s.total for s in at], dtype=np.float64)
+    weight = np.array([0.0 if s is None else s.weight for s in at], dtype=np.float64)
+    return total, weight
+
+
+def shrunk(
+    total: npt.NDArray[np.float64], weight: npt.NDArray[np.float64], prior: float
+) -> npt.NDArray[np.float64]:
+    """``ItemAffect.mean(prior)`` over arrays."""
+    denom = weight + max(prior, 0.0)
+    safe = np.where(denom > 0, denom, 1.0)
+    return np.where(denom > 0, total / safe, 0.0)
 
 
 def mood_terms(emotion: EmotionSummary | None, params: RankParams) -> tuple[float, float]:
@@ -220,24 +245,19 @@ def rank(
     rel = candidates.relevance[keep]
     vecs = None if candidates.vectors is None else candidates.vectors[keep]
 
-    hl = params.affect_half_life_s
-    states = [get_affect(i) for i in ids]
-    states = [None if s is None else affect_at(s, now_ms, hl) for s in states]
-    aff = np.array([0.0 if s is None else s.mean(params.affect_prior) for s in states])
-    pop = np.array(
-        [
-            math.log1p(pop_scores.get(i, 0.0)) / math.log1p(pop_max) if pop_max > 0 else 0.0
-            for i in ids
-        ]
-    )
+    total, weight = decayed_affect(affect, ids, now_ms, params.affect_half_life_s)
+    aff = shrunk(total, weight, params.affect_prior)
+    if pop_max > 0:
+        raw_pop = np.fromiter((pop_scores.get(i, 0.0) for i in ids), np.float64, len(ids))
+        pop = np.log1p(raw_pop) / math.log1p(pop_max)
+    else:
+        pop = np.zeros(len(ids))
 
     if params.variant == "default":
         scores, lam = score_default(rel, aff, pop, emotion, params)
         order = mmr(scores, vecs, params.top_k, lam)
     elif params.variant == "seed_formula":
-        evidence = np.array([0.0 if s is None else s.weight for s in states])
-        seed_aff = np.array([0.0 if s is None else s.mean(0.0) for s in states])
-        scores = score_seed(rel, seed_aff, evidence)
+        scores = score_seed(rel, shrunk(total, weight, 0.0), weight)
         order = mmr(scores, None, params.top_k, 1.0)
     else:  # taste_only (popularity keeps no candidates)
         scores = rel.astype(np.float64)

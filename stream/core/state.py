@@ -372,24 +372,28 @@ def with_popular(
     if n <= 0 or query is None or query.shape[0] != index.dim or not cands.ids:
         return cands
     have = set(cands.ids)
-    extra: list[str] = []
-    rows: list[Vector] = []
-    for item_id, _ in popular:
-        if len(extra) >= n:
-            break
-        if item_id in have:
-            continue
-        try:
-            rows.append(index.vectors([item_id])[0])
-        except KeyError:
-            continue  # popular but not in this index version
-        extra.append(item_id)
+    extra = [item_id for item_id, _ in popular if item_id not in have][:n]
     if not extra:
         return cands
-    vecs = np.asarray(rows, dtype=np.float32)
+    try:
+        vecs = np.asarray(index.vectors(extra), dtype=np.float32)  # one call: the common case
+    except KeyError:  # some are popular but not in this index version: skip those
+        pending = [item_id for item_id, _ in popular if item_id not in have]
+        extra = [item_id for item_id in pending if _indexed(index, item_id)][:n]
+        vecs = np.asarray(index.vectors(extra), dtype=np.float32)
+    if not extra:
+        return cands
     relevance = np.concatenate([cands.relevance, vecs @ query.astype(np.float32)])
     vectors = None if cands.vectors is None else np.concatenate([cands.vectors, vecs])
     return Candidates((*cands.ids, *extra), relevance, vectors)
+
+
+def _indexed(index: ItemIndex, item_id: str) -> bool:
+    try:
+        index.vectors([item_id])
+    except KeyError:
+        return False
+    return True
 
 
 def recommend(

@@ -51,10 +51,9 @@ def fold(
     p: Processor,
     batch: list[Decoded],
     users: dict[str, Any],
-    seen: dict[str, Any],
     items: dict[str, Any] | None = None,
 ) -> Any:
-    out = p.fold_batch(batch, p.score(batch), users, seen, now_ms=0)
+    out = p.fold_batch(batch, p.score(batch), users, now_ms=0)
     for _, value in out.item_events:
         p.fold_item(value, items if items is not None else {})
     return out
@@ -62,7 +61,6 @@ def fold(
 
 def test_batch_folds_in_order_with_one_score_row_per_text(processor: Processor) -> None:
     users: dict[str, Any] = {}
-    seen: dict[str, Any] = {}
     items: dict[str, Any] = {}
     batch = [
         review("r1", "pos", "item-1", "great wonderful love it", 1000, 5),
@@ -70,12 +68,12 @@ def test_batch_folds_in_order_with_one_score_row_per_text(processor: Processor) 
         review("r2", "neg", "item-3", "terrible awful hate it", 1002, 1),
         chat("c1", "neg", "angry furious worst day", 1003),
     ]
-    out = fold(processor, batch, users, seen, items)
+    out = fold(processor, batch, users, items)
     assert out.counts == {"reviews": 2, "clicks": 1, "chats": 1}
     assert out.triggers == {"pos": ("k1", 1001), "neg": ("c1", 1003)}
     assert [k for k, _ in out.item_events] == ["item-1", "item-2", "item-3"]
-    pos = processor.recommend("pos", "k1", 1001, users, items, 2000)
-    neg = processor.recommend("neg", "c1", 1003, users, items, 2000)
+    pos = processor.recommend("pos", "k1", 1001, users, 2000)
+    neg = processor.recommend("neg", "c1", 1003, users, 2000, out.states["neg"])
     assert pos is not None and neg is not None
     assert pos["emotion"]["valence"] > 0 > neg["emotion"]["valence"]
     assert neg["emotion"]["dominant"] == "anger"
@@ -87,22 +85,20 @@ def test_batch_folds_in_order_with_one_score_row_per_text(processor: Processor) 
 
 def test_duplicates_unknown_items_and_erasure(processor: Processor) -> None:
     users: dict[str, Any] = {}
-    seen: dict[str, Any] = {}
-    first = fold(processor, [click("k1", "u", "item-5", "purchase", 10)], users, seen)
+    first = fold(processor, [click("k1", "u", "item-5", "purchase", 10)], users)
     state_after_first = dict(users)
     again = fold(
         processor,
         [click("k1", "u", "item-5", "purchase", 10), click("k2", "u", "nope", "view", 11)],
         users,
-        seen,
     )
     assert first.counts == {"clicks": 1}
     assert again.duplicates == 1 and again.counts == {}
     assert [(d.record.event_id, e.kind) for d, e in again.rejected] == [("k2", "unknown_item")]
     assert users == state_after_first  # neither the duplicate nor the bad event changed state
-    gone = fold(processor, [Decoded("erasure", Erasure(user_id="u", ts=12))], users, seen)
-    assert gone.erased == ["u"] and "u" not in users and "u" not in seen
-    assert processor.recommend("u", "k1", 10, users, {}, 20) is None
+    gone = fold(processor, [Decoded("erasure", Erasure(user_id="u", ts=12))], users)
+    assert gone.erased == ["u"] and "u" not in users
+    assert processor.recommend("u", "k1", 10, users, 20) is None
 
 
 def test_same_events_fold_to_the_same_state(processor: Processor) -> None:
@@ -120,17 +116,16 @@ def test_same_events_fold_to_the_same_state(processor: Processor) -> None:
     states = []
     for _ in range(2):
         users: dict[str, Any] = {}
-        fold(processor, events, users, {})
+        fold(processor, events, users)
         states.append(users)
     assert states[0] == states[1]
 
 
 def test_state_beyond_the_taste_vector_stays_under_2_kb(processor: Processor) -> None:
-    """Everything the worker keeps per user (user table + dedup table), saturated."""
+    """Everything the worker keeps per user (one record: state and dedup window), saturated."""
     import json
 
     users: dict[str, Any] = {}
-    seen: dict[str, Any] = {}
     for start in range(0, 300, 30):
         batch = [
             review(f"r{i}", "heavy", ITEMS[i % len(ITEMS)], "great sound", 1000 * i, 5)
@@ -138,7 +133,7 @@ def test_state_beyond_the_taste_vector_stays_under_2_kb(processor: Processor) ->
             else click(f"k{i}", "heavy", ITEMS[i % len(ITEMS)], "purchase", 1000 * i)
             for i in range(start, start + 30)
         ]
-        fold(processor, batch, users, seen)
+        fold(processor, batch, users)
     user = json.loads(json.dumps(users["heavy"]))
     user["taste"]["vec"] = None
-    assert len(json.dumps(user)) + len(json.dumps(seen["heavy"])) <= 2048
+    assert len(json.dumps(user)) <= 2048

@@ -1,0 +1,130 @@
+"""Item affect and popularity as arrays aligned with an index's item ids.
+
+Ranking reads the affect of ~120 candidates per recommendation and the popularity of every item
+once a second. Reading those one item at a time from a table (a dict lookup, a parse and a decay
+each) cost more than the rest of a recommendation together; here they are a few numpy operations.
+The board is a cache of the ``items`` table, never the record: whoever owns it writes each folded
+``ItemState`` to both, and reloads the board from the table after a recovery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from stream.core.affect import ItemAffect
+from stream.core.popularity import Popularity
+
+Floats = npt.NDArray[np.float64]
+
+
+def decay_factors(elapsed_ms: Floats, half_life_s: float) -> Floats:
+    """``decay.decay_factor`` over an array (no elapsed time, or negative, keeps everything)."""
+    if half_life_s <= 0:
+        return np.where(elapsed_ms > 0, 0.0, 1.0)
+    if np.isinf(half_life_s):
+        return np.ones_like(elapsed_ms)
+    with np.errstate(invalid="ignore"):
+        return np.where(elapsed_ms > 0, 0.5 ** (elapsed_ms / (1000.0 * half_life_s)), 1.0)
+
+
+class ItemBoard:
+    """Per-item affect and popularity sums, one row per id of the index it was made for."""
+
+    def __init__(self, ids: Sequence[str]) -> None:
+        self.ids: tuple[str, ...] = tuple(ids)
+        self.rows: dict[str, int] = {item_id: i for i, item_id in enumerate(self.ids)}
+        n = len(self.ids)
+        self._order = np.empty(n, dtype=np.int64)  # rank of each id in sorted order: tie-break
+        self._order[np.argsort(np.array(self.ids, dtype=object), kind="stable")] = np.arange(n)
+        self.clear()
+
+    def clear(self) -> None:
+        n = len(self.ids)
+        self.total = np.zeros(n)
+        self.weight = np.zeros(n)
+        self.reviews = np.zeros(n, dtype=np.int64)
+        self.affect_at = np.full(n, np.nan)  # nan: never reviewed
+        self.pop = np.zeros(n)
+        self.interactions = np.zeros(n, dtype=np.int64)
+        self.pop_at = np.full(n, np.nan)  # nan: never interacted with
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self.rows
+
+    def put(self, item_id: str, affect: ItemAffect, popularity: Popularity) -> bool:
+        """Store one item's state; False (and nothing stored) for an id this board lacks."""
+        row = self.rows.get(item_id)
+        if row is None:
+            return False
+        self.total[row], self.weight[row] = affect.total, affect.weight
+        self.reviews[row] = affect.count
+        self.affect_at[row] = np.nan if affect.updated_at is None else affect.updated_at
+        self.pop[row], self.interactions[row] = popularity.score, popularity.count
+        self.pop_at[row] = np.nan if popularity.updated_at is None else popularity.updated_at
+        return True
+
+    def get(self, item_id: str) -> tuple[ItemAffect, Popularity] | None:
+        """The stored state, or None for an unknown item or one never folded."""
+        row = self.rows.get(item_id)
+        if row is None or (np.isnan(self.affect_at[row]) and np.isnan(self.pop_at[row])):
+            return None
+        at = self.affect_at[row]
+        affect = ItemAffect(
+            float(self.total[row]),
+            float(self.weight[row]),
+            int(self.reviews[row]),
+            None if np.isnan(at) else int(at),
+        )
+        pat = self.pop_at[row]
+        pop = Popularity(
+            float(self.pop[row]), int(self.interactions[row]), None if np.isnan(pat) else int(pat)
+        )
+        return affect, pop
+
+    def affect(self, item_id: str) -> ItemAffect | None:
+        """One item's affect (None when never reviewed): the ranker's ``AffectLookup`` shape."""
+        row = self.rows.get(item_id)
+        if row is None or np.isnan(self.affect_at[row]):
+            return None
+        return ItemAffect(
+            float(self.total[row]),
+            float(self.weight[row]),
+            int(self.reviews[row]),
+            int(self.affect_at[row]),
+        )
+
+    def decayed_affect(
+        self, ids: Iterable[str], now_ms: int, half_life_s: float
+    ) -> tuple[Floats, Floats]:
+        """(total, weight) of each id's affect decayed to ``now_ms``; zeros when unknown.
+
+        ``affect.affect_at`` over many items: ``total / (weight + prior)`` is the shrunk mean.
+        """
+        rows = np.fromiter((self.rows.get(i, -1) for i in ids), dtype=np.int64)
+        known = rows >= 0
+        take = np.where(known, rows, 0)
+        at = self.affect_at[take]
+        valid = known & ~np.isnan(at)
+        f = decay_factors(np.where(valid, now_ms - np.nan_to_num(at), 0.0), half_life_s)
+        total = np.where(valid, self.total[take] * f, 0.0)
+        weight = np.where(valid, self.weight[take] * f, 0.0)
+        return total, weight
+
+    def popular(self, n: int, now_ms: int, half_life_s: float) -> list[tuple[str, float]]:
+        """``popularity.top_popular`` over the board: the n best (id, score), ties by id."""
+        if n <= 0:
+            return []
+        valid = ~np.isnan(self.pop_at)
+        f = decay_factors(np.where(valid, now_ms - np.nan_to_num(self.pop_at), 0.0), half_life_s)
+        score = np.where(valid, self.pop * f, 0.0)
+        live = np.flatnonzero(score > 0)
+        if live.size == 0:
+            return []
+        best = live[np.lexsort((self._order[live], -score[live]))][:n]
+        return [(self.ids[r], float(score[r])) for r in best]
