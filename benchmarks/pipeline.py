@@ -622,10 +622,11 @@ def measure_core_clicks(
     budget_s: float = 15.0,
 ) -> dict[str, Any]:
     """The worker's per-batch work for clicks without Kafka or Faust: decode, fold, item fold,
-    recommend per trigger, over dict tables, in batches of ``batch_size``. Times each step."""
+    one recommend_many over the triggers, over dict tables, in batches of ``batch_events``.
+    Times each step."""
     from stream.contract import decode
     from stream.index import FaissItemIndex
-    from stream.processor import Decoded, Processor
+    from stream.processor import Decoded, Processor, Request
     from stream.simulate import encode_value
 
     proc = Processor(settings, StubModel(), FaissItemIndex.load(index_dir))
@@ -637,7 +638,7 @@ def measure_core_clicks(
     clock = time.perf_counter
     began, cpu0 = clock(), time.thread_time()
     done = 0
-    for start in range(0, len(raw), settings.batch_size):
+    for start in range(0, len(raw), settings.batch_events):
         if clock() - began > budget_s:
             break
         now = int(time.time() * 1000)
@@ -652,7 +653,7 @@ def measure_core_clicks(
                     max_text_bytes=settings.max_text_bytes,
                 ),
             )
-            for k, r in raw[start : start + settings.batch_size]
+            for k, r in raw[start : start + settings.batch_events]
         ]
         t1 = clock()
         out = proc.fold_batch(batch, None, users, now)
@@ -660,8 +661,8 @@ def measure_core_clicks(
         for _, value in out.item_events:
             proc.fold_item(value, items)
         t3 = clock()
-        for user, (eid, ts) in out.triggers.items():
-            recs += proc.recommend(user, eid, ts, users, now, out.states.get(user)) is not None
+        requests = [Request(u, e, ts, out.states.get(u)) for u, (e, ts) in out.triggers.items()]
+        recs += sum(v is not None for v in proc.recommend_many(requests, users, now))
         t4 = clock()
         spent.update(
             {"decode": t1 - t0, "fold_batch": t2 - t1, "fold_item": t3 - t2, "recommend": t4 - t3}

@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from stream.contract import check_key, dead_letter, decode
 from stream.errors import DeadLetter
 from stream.ports import ItemIndex, SentimentModel
-from stream.processor import Decoded, Processor
+from stream.processor import Decoded, Processor, Request
 from stream.settings import Settings
 from stream.topics import INPUT_KINDS
 
@@ -66,7 +66,7 @@ class Metrics:
         self.batch = Histogram(
             "moodstream_batch_size",
             "events per micro-batch",
-            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
             registry=r,
         )
         self.provider = Info(
@@ -138,6 +138,7 @@ def make_app(
         web_port=max(settings.web_port, 1),
         web_host="127.0.0.1",
         consumer_auto_offset_reset="earliest",
+        producer_linger=settings.linger_ms / 1000.0,
         stream_wait_empty=False,
         autodiscover=False,
         logging_config=None,
@@ -195,19 +196,21 @@ def make_app(
         log.info("dead letter %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, exc)
         await deadletters.send(key=msg.key, value=record.to_json_dict())
 
-    async def emit(user_id: str, event_id: str, event_ts: int, state: Any = None) -> None:
-        value = processor.recommend(user_id, event_id, event_ts, users, now_ms(), state)
-        if value is None:
+    async def emit(requests: list[Request]) -> None:
+        if not requests:
             return
-        metrics.recommendations.inc()
-        metrics.latency.observe(value["latency_ms"] / 1000.0)
-        await recommendations.send(key=user_id.encode(), value=value)
+        for value in processor.recommend_many(requests, users, now_ms()):
+            if value is None:
+                continue  # erased, or never seen
+            metrics.recommendations.inc()
+            metrics.latency.observe(value["latency_ms"] / 1000.0)
+            await recommendations.send(key=value["user_id"].encode(), value=value)
 
     @app.agent(input_topic, name="user-events")
     async def user_events(stream: faust.StreamT) -> None:
         loop = asyncio.get_running_loop()
         wait_s = settings.batch_wait_ms / 1000
-        batches = stream.take_events(settings.batch_size, wait_s)  # type: ignore[attr-defined]
+        batches = stream.take_events(settings.batch_events, wait_s)  # type: ignore[attr-defined]
         async for batch in batches:
             metrics.batch.observe(len(batch))
             decoded: list[Decoded] = []
@@ -225,22 +228,37 @@ def make_app(
                     await send_dead(exc, event)
                     continue
                 decoded.append(Decoded(kind, record, event))
-            scores = await loop.run_in_executor(None, processor.score, decoded) if decoded else None
-            outcome = processor.fold_batch(decoded, scores, users, now_ms(), _enter)
-            for item_id, item_event in outcome.item_events:
-                await item_events.send(key=item_id.encode(), value=item_event)
-            for d, problem in outcome.rejected:
-                await send_dead(problem, d.source)
-            metrics.duplicates.inc(outcome.duplicates)
-            for kind, count in outcome.counts.items():
-                metrics.events.labels(kind).inc(count)
-            for user_id in outcome.erased:
-                metrics.erasures.inc()
-                coalescer.forget(user_id)
-            clock = now_ms()
-            for user_id, (event_id, ts) in outcome.triggers.items():
-                if coalescer.offer(user_id, event_id, ts, clock):
-                    await emit(user_id, event_id, ts, outcome.states.get(user_id))
+            # Score piece n+1 in a thread while piece n folds, ranks and sends: the model and
+            # the event loop overlap instead of taking turns. Events are acknowledged only
+            # after the whole batch, so a crash anywhere in it redelivers all of it.
+            chunks = processor.chunks(decoded)
+            scoring = [loop.run_in_executor(None, processor.score, c) for c in chunks[:1]]
+            for i, chunk in enumerate(chunks):
+                scores = await scoring[i]
+                if i + 1 < len(chunks):
+                    scoring.append(loop.run_in_executor(None, processor.score, chunks[i + 1]))
+                await fold_and_send(chunk, scores)
+
+    async def fold_and_send(chunk: list[Decoded], scores: Any) -> None:
+        outcome = processor.fold_batch(chunk, scores, users, now_ms(), _enter)
+        for item_id, item_event in outcome.item_events:
+            await item_events.send(key=item_id.encode(), value=item_event)
+        for d, problem in outcome.rejected:
+            await send_dead(problem, d.source)
+        metrics.duplicates.inc(outcome.duplicates)
+        for kind, count in outcome.counts.items():
+            metrics.events.labels(kind).inc(count)
+        for user_id in outcome.erased:
+            metrics.erasures.inc()
+            coalescer.forget(user_id)
+        clock = now_ms()
+        await emit(
+            [
+                Request(user_id, event_id, ts, outcome.states.get(user_id))
+                for user_id, (event_id, ts) in outcome.triggers.items()
+                if coalescer.offer(user_id, event_id, ts, clock)
+            ]
+        )
 
     @app.agent(item_events, name="item-events")
     async def item_updates(stream: faust.StreamT) -> None:
@@ -255,8 +273,7 @@ def make_app(
 
     @app.timer(max(settings.recommend_interval_ms, 50) / 1000.0)
     async def flush_coalesced() -> None:
-        for user_id, event_id, ts in coalescer.due(now_ms()):
-            await emit(user_id, event_id, ts)
+        await emit([Request(u, event_id, ts) for u, event_id, ts in coalescer.due(now_ms())])
 
     if holder is not None:
 

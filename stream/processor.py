@@ -33,7 +33,7 @@ from stream.core.state import (
     UserState,
     fold_item,
     fold_user,
-    recommend,
+    recommend_many,
 )
 from stream.errors import DeadLetter
 from stream.ports import EKMAN, EMOTIONS, ItemIndex, Scores, SentimentModel
@@ -63,6 +63,16 @@ class Outcome:
     erased: list[str] = field(default_factory=list)
     triggers: dict[str, tuple[str, int]] = field(default_factory=dict)  # user -> (event_id, ts)
     states: dict[str, UserState] = field(default_factory=dict)  # each trigger's user after it
+
+
+@dataclass(frozen=True)
+class Request:
+    """A recommendation to make: for whom, after which event, and their state if known."""
+
+    user_id: str
+    event_id: str
+    ts: int
+    state: UserState | None = None
 
 
 def load_user(raw: Any) -> tuple[UserState, dedup.DedupState]:
@@ -123,6 +133,20 @@ class Processor:
         return loaded
 
     # ------------------------------------------------------------------ user side
+    def chunks(self, batch: Sequence[Decoded]) -> list[list[Decoded]]:
+        """Cut a batch, in order, into pieces of at most ``batch_size`` texts each (events
+        without text ride along), so the worker can score one piece while it folds the last."""
+        out: list[list[Decoded]] = [[]]
+        texts = 0
+        for d in batch:
+            if d.kind in ("reviews", "chats"):
+                if texts == self.settings.batch_size:
+                    out.append([])
+                    texts = 0
+                texts += 1
+            out[-1].append(d)
+        return [c for c in out if c]
+
     def score(self, batch: Sequence[Decoded]) -> Scores | None:
         """One model call for every review and chat text of the batch, in batch order."""
         texts = [d.record.text for d in batch if d.kind in ("reviews", "chats")]
@@ -279,38 +303,59 @@ class Processor:
 
         ``state``: the user's state when the caller has it (``Outcome.states``), saving a read.
         """
-        if state is None:
-            raw = users.get(user_id)
-            if raw is None:
-                return None
-            state, _ = load_user(raw)
-        result = recommend(
-            state,
-            index=self.index,
-            affect=self.board,
-            popular=self.popular(now_ms),
-            rank_params=self.rank_params,
-            user_params=self.user_params,
-            now_ms=now_ms,
-            n_candidates=self.settings.candidates,
+        request = Request(user_id, trigger_event_id, trigger_ts, state)
+        return self.recommend_many([request], users, now_ms)[0]
+
+    def recommend_many(
+        self, requests: Sequence[Request], users: Table, now_ms: int
+    ) -> list[dict[str, Any] | None]:
+        """``recommend`` for many users, ranked together (one index search for all)."""
+        states: list[UserState | None] = []
+        for r in requests:
+            state = r.state
+            if state is None:
+                raw = users.get(r.user_id)
+                state = None if raw is None else load_user(raw)[0]
+            states.append(state)
+        known = [s for s in states if s is not None]
+        results = iter(
+            recommend_many(
+                known,
+                index=self.index,
+                affect=self.board,
+                popular=self.popular(now_ms),
+                rank_params=self.rank_params,
+                user_params=self.user_params,
+                now_ms=now_ms,
+                n_candidates=self.settings.candidates,
+            )
         )
-        mood = emotion_at(state.emotion, now_ms, self.user_params.half_lives)
-        emotion = {
-            **result.emotion.to_dict(),
-            "ekman": {k: round(v, 4) for k, v in zip(EKMAN, mood.ekman, strict=True)},
-        }
-        return {
-            "user_id": user_id,
-            "ts": now_ms,
-            "trigger_event_id": trigger_event_id,
-            "items": [item.to_dict() for item in result.items],
-            "emotion": emotion,
-            "ranker": result.variant,
-            "fallback": result.cold,
-            "model_version": self.model.version,
-            "index_version": self.index.version,
-            "latency_ms": float(max(now_ms - trigger_ts, 0)),
-        }
+        out: list[dict[str, Any] | None] = []
+        for r, state in zip(requests, states, strict=True):
+            if state is None:
+                out.append(None)
+                continue
+            result = next(results)
+            mood = emotion_at(state.emotion, now_ms, self.user_params.half_lives)
+            emotion = {
+                **result.emotion.to_dict(),
+                "ekman": {k: round(v, 4) for k, v in zip(EKMAN, mood.ekman, strict=True)},
+            }
+            out.append(
+                {
+                    "user_id": r.user_id,
+                    "ts": now_ms,
+                    "trigger_event_id": r.event_id,
+                    "items": [item.to_dict() for item in result.items],
+                    "emotion": emotion,
+                    "ranker": result.variant,
+                    "fallback": result.cold,
+                    "model_version": self.model.version,
+                    "index_version": self.index.version,
+                    "latency_ms": float(max(now_ms - r.ts, 0)),
+                }
+            )
+        return out
 
 
 def affect_of(scores: Scores, row: int, text: str) -> tuple[float, tuple[float, ...], float, float]:

@@ -344,13 +344,38 @@ def candidates_for(taste: TasteState, index: ItemIndex, n: int) -> Candidates:
     Empty for a cold user, and for a taste of another dimension than the index (left by an
     older model) until the user's next event restarts it.
     """
-    query = taste.query()
-    if query is None or n <= 0 or query.shape[0] != index.dim:
-        return Candidates()  # cold, or a taste from another model's space: popularity
-    scores, ids = index.search(query.reshape(1, -1), n)
-    hit_ids = ids[0]
-    vectors = index.vectors(hit_ids) if hit_ids else None
-    return Candidates(tuple(hit_ids), scores[0, : len(hit_ids)], vectors)
+    return candidates_many([taste], index, [n])[0]
+
+
+def candidates_many(
+    tastes: Sequence[TasteState], index: ItemIndex, ns: Sequence[int]
+) -> list[Candidates]:
+    """``candidates_for`` of many users with one index search and one vector gather.
+
+    Each user gets the first ``ns[i]`` hits of a search for ``max(ns)``: for an exact index that
+    is the user's own top-``ns[i]``.
+    """
+    out = [Candidates() for _ in tastes]
+    queries = [t.query() for t in tastes]
+    warm = [
+        i
+        for i, q in enumerate(queries)
+        if q is not None and ns[i] > 0 and q.shape[0] == index.dim
+    ]  # the rest are cold, or a taste from another model's space: popularity
+    if not warm:
+        return out
+    k = max(ns[i] for i in warm)
+    scores, ids = index.search(np.stack([queries[i] for i in warm]), k)  # type: ignore[misc]
+    hits = [ids[j][: ns[i]] for j, i in enumerate(warm)]
+    flat = [item_id for row in hits for item_id in row]
+    vectors = index.vectors(flat) if flat else np.zeros((0, index.dim), np.float32)
+    at = 0
+    for j, i in enumerate(warm):
+        n = len(hits[j])
+        vecs = vectors[at : at + n] if n else None
+        out[i] = Candidates(tuple(hits[j]), scores[j, :n], vecs)
+        at += n
+    return out
 
 
 def with_popular(
@@ -359,6 +384,7 @@ def with_popular(
     index: ItemIndex,
     popular: Sequence[tuple[str, float]],
     n: int,
+    pool: PopularPool | None = None,
 ) -> Candidates:
     """Add the ``n`` most popular indexed items to a user's candidates, scored by the same
     relevance (inner product with the taste query).
@@ -366,26 +392,42 @@ def with_popular(
     Nearest-neighbour candidates alone never contain a popular item that lies outside the
     user's taste neighbourhood, so the ranker's popularity term could not promote it. On the
     Musical Instruments backtest (median 6 reviews per user) popularity is the strongest single
-    signal; this is how the default ranker gets to use it.
+    signal; this is how the default ranker gets to use it. ``pool``: the popular items' vectors,
+    fetched once for many users (``PopularPool.of``).
     """
     query = taste.query()
     if n <= 0 or query is None or query.shape[0] != index.dim or not cands.ids:
         return cands
+    if pool is None:
+        pool = PopularPool.of(popular, index, n + len(cands.ids))
     have = set(cands.ids)
-    extra = [item_id for item_id, _ in popular if item_id not in have][:n]
-    if not extra:
+    rows = [r for r, item_id in enumerate(pool.ids) if item_id not in have][:n]
+    if not rows:
         return cands
-    try:
-        vecs = np.asarray(index.vectors(extra), dtype=np.float32)  # one call: the common case
-    except KeyError:  # some are popular but not in this index version: skip those
-        pending = [item_id for item_id, _ in popular if item_id not in have]
-        extra = [item_id for item_id in pending if _indexed(index, item_id)][:n]
-        vecs = np.asarray(index.vectors(extra), dtype=np.float32)
-    if not extra:
-        return cands
+    extra = [pool.ids[r] for r in rows]
+    vecs = pool.vectors[rows]
     relevance = np.concatenate([cands.relevance, vecs @ query.astype(np.float32)])
     vectors = None if cands.vectors is None else np.concatenate([cands.vectors, vecs])
     return Candidates((*cands.ids, *extra), relevance, vectors)
+
+
+@dataclass(frozen=True, eq=False)
+class PopularPool:
+    """The most popular indexed items, best first, with their vectors."""
+
+    ids: tuple[str, ...]
+    vectors: Vector
+
+    @classmethod
+    def of(cls, popular: Sequence[tuple[str, float]], index: ItemIndex, limit: int) -> PopularPool:
+        """The first ``limit`` items of ``popular`` that the index holds."""
+        ids = [item_id for item_id, _ in popular][:limit]
+        try:
+            vectors = index.vectors(ids) if ids else np.zeros((0, index.dim), np.float32)
+        except KeyError:  # some are popular but not in this index version: skip those
+            ids = [item_id for item_id, _ in popular if _indexed(index, item_id)][:limit]
+            vectors = index.vectors(ids) if ids else np.zeros((0, index.dim), np.float32)
+        return cls(tuple(ids), np.asarray(vectors, dtype=np.float32))
 
 
 def _indexed(index: ItemIndex, item_id: str) -> bool:
@@ -413,20 +455,55 @@ def recommend(
     seen items still leaves ``n_candidates`` to re-rank. ``popular`` should be
     ``top_popular(items, N, now_ms, ...)`` with N >= top_k + len(seen) for cold users.
     """
-    mood = emotion_at(state.emotion, now_ms, user_params.half_lives).summary()
-    cands = Candidates()
-    if index is not None and rank_params.variant != "popularity":
-        cands = candidates_for(state.taste, index, n_candidates + len(state.seen))
-        cands = with_popular(cands, state.taste, index, popular, rank_params.popular_candidates)
-    query = state.taste.query()
-    cold = query is None or (index is not None and query.shape[0] != index.dim)
-    items = rank(
-        cands,
-        mood,
+    return recommend_many(
+        [state],
+        index=index,
         affect=affect,
         popular=popular,
-        seen=state.seen,
-        params=rank_params,
+        rank_params=rank_params,
+        user_params=user_params,
         now_ms=now_ms,
-    )
-    return Recommendation(tuple(items), mood, cold, rank_params.variant)
+        n_candidates=n_candidates,
+    )[0]
+
+
+def recommend_many(
+    states: Sequence[UserState],
+    *,
+    index: ItemIndex | None,
+    affect: AffectLookup,
+    popular: Sequence[tuple[str, float]],
+    rank_params: RankParams,
+    user_params: UserParams,
+    now_ms: int,
+    n_candidates: int = 100,
+) -> list[Recommendation]:
+    """``recommend`` for many users at once: one index search and one fetch of the popular
+    items' vectors for all of them, then ``rank`` per user."""
+    cands = [Candidates() for _ in states]
+    if index is not None and rank_params.variant != "popularity" and states:
+        ns = [n_candidates + len(s.seen) for s in states]
+        cands = candidates_many([s.taste for s in states], index, ns)
+        n_pop = rank_params.popular_candidates
+        if n_pop > 0 and any(c.ids for c in cands):
+            pool = PopularPool.of(popular, index, n_pop + max(len(c.ids) for c in cands))
+            cands = [
+                with_popular(c, s.taste, index, popular, n_pop, pool)
+                for c, s in zip(cands, states, strict=True)
+            ]
+    out = []
+    for state, cand in zip(states, cands, strict=True):
+        mood = emotion_at(state.emotion, now_ms, user_params.half_lives).summary()
+        query = state.taste.query()
+        cold = query is None or (index is not None and query.shape[0] != index.dim)
+        items = rank(
+            cand,
+            mood,
+            affect=affect,
+            popular=popular,
+            seen=state.seen,
+            params=rank_params,
+            now_ms=now_ms,
+        )
+        out.append(Recommendation(tuple(items), mood, cold, rank_params.variant))
+    return out

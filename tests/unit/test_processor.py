@@ -9,7 +9,7 @@ import pytest
 
 from stream.contract import validate_value
 from stream.index import FaissItemIndex, build_index
-from stream.processor import Decoded, Processor
+from stream.processor import Decoded, Processor, load_user
 from stream.records import Chat, Click, Erasure, Review
 from stream.sentiment import OnnxSentimentModel
 from stream.settings import Settings
@@ -137,3 +137,67 @@ def test_state_beyond_the_taste_vector_stays_under_2_kb(processor: Processor) ->
     user = json.loads(json.dumps(users["heavy"]))
     user["taste"]["vec"] = None
     assert len(json.dumps(user)) <= 2048
+
+
+class CountingTable(dict):  # type: ignore[type-arg]
+    """A table that counts its writes (each one a changelog message in the worker)."""
+
+    writes = 0
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.writes += 1
+        super().__setitem__(key, value)
+
+
+def test_a_user_is_written_once_per_batch_and_items_get_one_value_each(
+    processor: Processor,
+) -> None:
+    users = CountingTable()
+    batch = [
+        click("m1", "many", "item-7", "view", 100),
+        click("m2", "many", "item-8", "purchase", 101),
+        click("o1", "other", "item-7", "add_to_cart", 102),
+        review("m3", "many", "item-7", "great tone", 103, 5),
+    ]
+    out = processor.fold_batch(batch, processor.score(batch), users, now_ms=0)
+    assert users.writes == 2 and set(users) == {"many", "other"}
+    assert out.triggers == {"many": ("m3", 103), "other": ("o1", 102)}
+    grouped = dict(out.item_events)
+    assert list(grouped) == ["item-7", "item-8"]
+    assert [(e["user_id"], e["kind"]) for e in grouped["item-7"]["events"]] == [
+        ("many", "clicks"),
+        ("other", "clicks"),
+        ("many", "reviews"),
+    ]
+    # The state handed to the ranker is the one written, including all three of its events.
+    stored, window = load_user(users["many"])
+    assert out.states["many"] == stored and len(window.entries) == 3
+    assert "item-8" in stored.seen and "item-7" in stored.seen  # purchased, reviewed
+    # Folding the same events one batch each gives the same records.
+    one_by_one: dict[str, Any] = {}
+    for d in batch:
+        processor.fold_batch([d], processor.score([d]), one_by_one, now_ms=0)
+    assert one_by_one == dict(users)
+
+
+def test_the_item_board_is_rebuilt_from_the_items_table(processor: Processor) -> None:
+    """A successor's board starts cold; reloading it from the table restores the ranking."""
+    processor = Processor(processor.settings, processor.model, processor.index)  # own board
+    users: dict[str, Any] = {}
+    items: dict[str, Any] = {}
+    batch = [
+        review(f"r{i}", f"fan{i}", "item-9", "wonderful, I love it", 1000 + i, 5)
+        for i in range(6)
+    ] + [click("k1", "u", "item-1", "purchase", 2000)]
+    fold(processor, batch, users, items)
+    before = processor.recommend("u", "k1", 2000, users, 3000)
+
+    successor = Processor(processor.settings, processor.model, processor.index)
+    assert successor.item_state("item-9", items).affect.count == 0  # a cold board
+    assert successor.reload_items(items) == 2
+    assert successor.item_state("item-9", items).affect.count == 6
+    assert successor.popular(3000)[:2] == processor.popular(3000)[:2]
+    assert successor.recommend("u", "k1", 2000, users, 3000) == before
+    # Unknown or dropped ids in the table do not break a reload.
+    items["gone-item"] = items["item-9"]
+    assert successor.reload_items(items) == 2
