@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -206,38 +207,57 @@ def make_app(
             metrics.latency.observe(value["latency_ms"] / 1000.0)
             await recommendations.send(key=value["user_id"].encode(), value=value)
 
+    # One thread scores pieces back to back, in the order the agent hands them over.
+    scorer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="moodstream-score")
+
     @app.agent(input_topic, name="user-events")
     async def user_events(stream: faust.StreamT) -> None:
+        """Decode a batch, hand its pieces to the scoring thread and go on to the next batch;
+        ``fold_pieces`` folds, ranks and sends them in order as their scores arrive. So the
+        model scores batch n+1 while the event loop folds batch n. Events are acknowledged
+        (their offsets become committable) only after they are folded: a crash redelivers them.
+        """
         loop = asyncio.get_running_loop()
         wait_s = settings.batch_wait_ms / 1000
-        batches = stream.take_events(settings.batch_events, wait_s)  # type: ignore[attr-defined]
-        async for batch in batches:
-            metrics.batch.observe(len(batch))
-            decoded: list[Decoded] = []
-            for event in batch:
-                kind = kind_of.get(event.message.topic, "")
-                try:
-                    record = decode(
-                        kind,
-                        event.message.value,
-                        max_value_bytes=settings.max_value_bytes,
-                        max_text_bytes=settings.max_text_bytes,
-                    )
-                    check_key(record, event.message.key)
-                except DeadLetter as exc:
-                    await send_dead(exc, event)
-                    continue
-                decoded.append(Decoded(kind, record, event))
-            # Score piece n+1 in a thread while piece n folds, ranks and sends: the model and
-            # the event loop overlap instead of taking turns. Events are acknowledged only
-            # after the whole batch, so a crash anywhere in it redelivers all of it.
-            chunks = processor.chunks(decoded)
-            scoring = [loop.run_in_executor(None, processor.score, c) for c in chunks[:1]]
-            for i, chunk in enumerate(chunks):
-                scores = await scoring[i]
-                if i + 1 < len(chunks):
-                    scoring.append(loop.run_in_executor(None, processor.score, chunks[i + 1]))
-                await fold_and_send(chunk, scores)
+        pieces: asyncio.Queue[Piece] = asyncio.Queue(maxsize=PIECES_AHEAD)
+        folder = asyncio.ensure_future(fold_pieces(stream, pieces))
+        try:
+            async for batch in stream.noack_take(settings.batch_events, wait_s):  # type: ignore[attr-defined]
+                metrics.batch.observe(len(batch))
+                decoded: list[Decoded] = []
+                dead: list[Any] = []
+                for event in batch:
+                    kind = kind_of.get(event.message.topic, "")
+                    try:
+                        record = decode(
+                            kind,
+                            event.message.value,
+                            max_value_bytes=settings.max_value_bytes,
+                            max_text_bytes=settings.max_text_bytes,
+                        )
+                        check_key(record, event.message.key)
+                    except DeadLetter as exc:
+                        await send_dead(exc, event)
+                        dead.append(event)
+                        continue
+                    decoded.append(Decoded(kind, record, event))
+                chunks = processor.chunks(decoded) or [[]]
+                for i, chunk in enumerate(chunks):
+                    scores = loop.run_in_executor(scorer, processor.score, chunk)
+                    await _push(pieces, Piece(chunk, scores, dead if i == 0 else []), folder)
+        finally:
+            folder.cancel()
+
+    async def fold_pieces(stream: faust.StreamT, pieces: asyncio.Queue[Piece]) -> None:
+        while True:
+            piece = await pieces.get()
+            scores = await piece.scores
+            if piece.chunk:
+                await fold_and_send(piece.chunk, scores)
+            for event in piece.acks:
+                await stream.ack(event)
+            for d in piece.chunk:
+                await stream.ack(d.source)
 
     async def fold_and_send(chunk: list[Decoded], scores: Any) -> None:
         outcome = processor.fold_batch(chunk, scores, users, now_ms(), _enter)
@@ -310,6 +330,29 @@ def make_app(
         "agents": (user_events, item_updates),
     }
     return app
+
+
+PIECES_AHEAD = 4  # scored pieces that may wait to be folded: bounds memory and latency
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Part of a batch: its events, their scores (a future), and dead letters to acknowledge."""
+
+    chunk: list[Decoded]
+    scores: asyncio.Future[Any]
+    acks: list[Any]
+
+
+async def _push(queue: asyncio.Queue[Piece], piece: Piece, folder: asyncio.Future[None]) -> None:
+    """Queue a piece for the folding task, or raise what stopped that task."""
+    put = asyncio.ensure_future(queue.put(piece))
+    await asyncio.wait({put, folder}, return_when=asyncio.FIRST_COMPLETED)
+    if not put.done():
+        put.cancel()
+    if folder.done():
+        folder.result()  # re-raise its exception in the agent: Faust then crashes the worker
+        raise RuntimeError("the folding task stopped")
 
 
 def _enter(d: Decoded) -> None:
