@@ -336,6 +336,9 @@ def drain(
                 "recs": m.get("moodstream_recommendations_total", 0.0),
                 "batches": m.get("moodstream_batch_size_count", 0.0),
                 "batch_sum": m.get("moodstream_batch_size_sum", 0.0),
+                "score_wait_s": m.get("moodstream_score_wait_seconds_total", 0.0),
+                "fold_s": m.get("moodstream_fold_seconds_total", 0.0),
+                "predict_s": m.get("moodstream_inference_predict_seconds_sum", 0.0),
                 "cpu": {k: proc_cpu_s(p) for k, p in pids.items()},
                 "machine": machine_cpu_s()[0],
                 "rss_mib": proc_rss_mib(worker.pid),
@@ -427,6 +430,12 @@ def summarize(samples: list[dict[str, Any]], expected: int) -> dict[str, Any]:
         "drain_s": round(z["t"] - f["t"], 2),
         "worker_rss_mib": round(max(s["rss_mib"] for s in samples), 0),
         "cpu": cpu,
+        # Shares of the steady window: the folding task waiting for scores (the model is the
+        # bottleneck) or folding; the scoring thread inside predict().
+        "time_share": {
+            k: round((b[k] - a[k]) / dt, 2) if dt > 0 else None
+            for k in ("score_wait_s", "fold_s", "predict_s")
+        },
     }
 
 
@@ -656,7 +665,7 @@ def measure_core_clicks(
             for k, r in raw[start : start + settings.batch_events]
         ]
         t1 = clock()
-        out = proc.fold_batch(batch, None, users, now)
+        out = proc.fold_batch(batch, proc.score(batch), users, now)  # stub model: no time
         t2 = clock()
         for _, value in out.item_events:
             proc.fold_item(value, items)

@@ -357,7 +357,9 @@ class FaissItemIndex:
         ids = read_ids(folder)
         try:
             index = faiss.read_index(str(folder / INDEX_FILE))
-            vectors = np.load(folder / VECTORS_FILE, mmap_mode="r")
+            # A plain ndarray view of the mapping: memmap's subclass hooks cost more than the
+            # copy when the ranker gathers ~120 rows per recommendation.
+            vectors = np.asarray(np.load(folder / VECTORS_FILE, mmap_mode="r"))
         except (OSError, RuntimeError, ValueError) as exc:
             raise IndexError_(f"cannot read index files in {folder}: {exc}") from exc
         if index.d != manifest.dim or index.ntotal != manifest.count:
@@ -418,7 +420,7 @@ class FaissItemIndex:
     def vectors(self, item_ids: Sequence[str]) -> Vectors:
         """Unit embeddings of known items, one row per id; an unknown id raises KeyError."""
         rows = [self._rows[i] for i in item_ids]
-        return np.array(self._vectors[rows], dtype=np.float32).reshape(len(rows), self.dim)
+        return np.asarray(self._vectors[rows], dtype=np.float32).reshape(len(rows), self.dim)
 
     def __contains__(self, item_id: object) -> bool:
         return item_id in self._rows

@@ -9,7 +9,9 @@ The board is a cache of the ``items`` table, never the record: whoever owns it w
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +20,12 @@ from stream.core.affect import ItemAffect
 from stream.core.popularity import Popularity
 
 Floats = npt.NDArray[np.float64]
+
+
+@lru_cache(maxsize=1 << 16)
+def item_digest(item_id: str) -> bytes:
+    """8-byte digest of an item id: what a user's seen list stores (``state.Seen``)."""
+    return hashlib.blake2b(item_id.encode("utf-8"), digest_size=8).digest()
 
 
 def decay_factors(elapsed_ms: Floats, half_life_s: float) -> Floats:
@@ -39,6 +47,8 @@ class ItemBoard:
         n = len(self.ids)
         self._order = np.empty(n, dtype=np.int64)  # rank of each id in sorted order: tie-break
         self._order[np.argsort(np.array(self.ids, dtype=object), kind="stable")] = np.arange(n)
+        digests = b"".join(item_digest(i) for i in self.ids)
+        self.digests = np.frombuffer(digests, dtype="<u8")  # per row, to test seen lists at once
         self.clear()
 
     def clear(self) -> None:
@@ -99,6 +109,11 @@ class ItemBoard:
             int(self.affect_at[row]),
         )
 
+    def rows_of(self, ids: Iterable[str]) -> npt.NDArray[np.int64]:
+        """Row of each id, -1 for ids this board lacks."""
+        get = self.rows.get
+        return np.fromiter((get(i, -1) for i in ids), dtype=np.int64)
+
     def decayed_affect(
         self, ids: Iterable[str], now_ms: int, half_life_s: float
     ) -> tuple[Floats, Floats]:
@@ -106,7 +121,12 @@ class ItemBoard:
 
         ``affect.affect_at`` over many items: ``total / (weight + prior)`` is the shrunk mean.
         """
-        rows = np.fromiter((self.rows.get(i, -1) for i in ids), dtype=np.int64)
+        return self.decayed_affect_rows(self.rows_of(ids), now_ms, half_life_s)
+
+    def decayed_affect_rows(
+        self, rows: npt.NDArray[np.int64], now_ms: int, half_life_s: float
+    ) -> tuple[Floats, Floats]:
+        """``decayed_affect`` by row (-1: unknown)."""
         known = rows >= 0
         take = np.where(known, rows, 0)
         at = self.affect_at[take]

@@ -72,11 +72,17 @@ class RankParams:
 
 @dataclass(frozen=True, eq=False)
 class Candidates:
-    """Index hits for one user, best first: ids, inner-product relevance, and their vectors."""
+    """Index hits for one user, best first: ids, inner-product relevance, and their vectors.
+
+    ``fetch`` (e.g. ``ItemIndex.vectors``) stands in for ``vectors``: the ranker then gathers
+    the vectors of the candidates it keeps, once, and only when it diversifies. Copying ~120
+    vectors per stage had cost more than the rest of a recommendation.
+    """
 
     ids: tuple[str, ...] = ()
     relevance: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))
     vectors: npt.NDArray[np.float32] | None = None  # (n, dim), rows aligned with ids; for MMR
+    fetch: Callable[[Sequence[str]], npt.NDArray[np.float32]] | None = None
 
     def __post_init__(self) -> None:
         rel = np.asarray(self.relevance, dtype=np.float32).reshape(-1)
@@ -233,19 +239,33 @@ def rank(
     pop_scores = dict(popular)
     pop_max = max((s for s in pop_scores.values() if s > 0), default=0.0)
 
-    keep: list[int] = []
-    ids_seen: set[str] = set()
-    if params.variant != "popularity":
-        for i, item_id in enumerate(candidates.ids):
-            if item_id in seen or item_id in ids_seen:
-                continue
-            ids_seen.add(item_id)
-            keep.append(i)
-    ids = [candidates.ids[i] for i in keep]
+    fast = None
+    if isinstance(affect, ItemBoard) and params.variant != "popularity":
+        fast = _keep_on_board(affect, candidates.ids, seen)
+    if fast is not None:  # the same selection, by array operations
+        keep_rows, rows = fast
+        keep: list[int] | npt.NDArray[np.int64] = keep_rows
+        ids = [candidates.ids[i] for i in keep_rows]
+        assert isinstance(affect, ItemBoard)
+        total, weight = affect.decayed_affect_rows(rows, now_ms, params.affect_half_life_s)
+    else:
+        keep = []
+        ids_seen: set[str] = set()
+        if params.variant != "popularity":
+            for i, item_id in enumerate(candidates.ids):
+                if item_id in seen or item_id in ids_seen:
+                    continue
+                ids_seen.add(item_id)
+                keep.append(i)
+        ids = [candidates.ids[i] for i in keep]
+        total, weight = decayed_affect(affect, ids, now_ms, params.affect_half_life_s)
     rel = candidates.relevance[keep]
-    vecs = None if candidates.vectors is None else candidates.vectors[keep]
+    vecs = None
+    if candidates.vectors is not None:
+        vecs = candidates.vectors[keep]
+    elif candidates.fetch is not None and params.variant == "default" and ids:
+        vecs = np.asarray(candidates.fetch(ids), dtype=np.float32)
 
-    total, weight = decayed_affect(affect, ids, now_ms, params.affect_half_life_s)
     aff = shrunk(total, weight, params.affect_prior)
     if pop_max > 0:
         raw_pop = np.fromiter((pop_scores.get(i, 0.0) for i in ids), np.float64, len(ids))
@@ -265,6 +285,27 @@ def rank(
 
     out = [RankedItem(ids[i], float(scores[i]), float(rel[i]), float(aff[i])) for i in order]
     return _fill(out, popular, seen, get_affect, params, now_ms)
+
+
+def _keep_on_board(
+    board: ItemBoard, ids: Sequence[str], seen: Container[str]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
+    """Positions of the first occurrence of each unseen candidate, and their board rows; None
+    when the board lacks a candidate or ``seen`` offers no ``digest_array`` (then the caller
+    tests one id at a time)."""
+    digests = getattr(seen, "digest_array", None)
+    rows = board.rows_of(ids)
+    if digests is None or (rows < 0).any():
+        return None
+    if len(set(rows.tolist())) == rows.size:  # the usual case: index hits are unique
+        first = np.ones(rows.size, dtype=bool)
+    else:
+        first = np.zeros(rows.size, dtype=bool)
+        first[np.unique(rows, return_index=True)[1]] = True
+    if len(digests):  # at most seen_max (64): a broadcast compare beats np.isin's sort
+        first &= ~(board.digests[rows][:, None] == digests[None, :]).any(axis=1)
+    keep = np.flatnonzero(first)
+    return keep, rows[keep]
 
 
 def _fill(

@@ -8,16 +8,16 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from stream.core.affect import AffectObs, ItemAffect, fold_affect
+from stream.core.board import item_digest
 from stream.core.emotion import (
     EmotionObs,
     EmotionState,
@@ -95,11 +95,6 @@ UserEvent = ReviewObs | ChatObs | ClickObs
 # ----------------------------------------------------------------------------- seen items
 
 
-@lru_cache(maxsize=1 << 16)
-def _digest(item_id: str) -> bytes:
-    return hashlib.blake2b(item_id.encode("utf-8"), digest_size=8).digest()
-
-
 @dataclass(frozen=True)
 class Seen:
     """The most recent items a user bought or reviewed, as 8-byte digests, oldest first.
@@ -119,14 +114,19 @@ class Seen:
         object.__setattr__(self, "_set", parts)
 
     def __contains__(self, item_id: object) -> bool:
-        return isinstance(item_id, str) and _digest(item_id) in self._set
+        return isinstance(item_id, str) and item_digest(item_id) in self._set
 
     def __len__(self) -> int:
         return len(self.digests) // 8
 
+    @cached_property
+    def digest_array(self) -> npt.NDArray[np.uint64]:
+        """The digests as integers, for ``ItemBoard.digests`` lookups."""
+        return np.frombuffer(self.digests, dtype="<u8")
+
     def add(self, item_id: str, limit: int) -> Seen:
         """Mark ``item_id`` as the most recent; the oldest fall off beyond ``limit``."""
-        d = _digest(item_id)
+        d = item_digest(item_id)
         kept = [self.digests[i : i + 8] for i in range(0, len(self.digests), 8)]
         kept = [x for x in kept if x != d] + [d]
         return Seen(b"".join(kept[-limit:] if limit > 0 else []))
@@ -358,23 +358,16 @@ def candidates_many(
     out = [Candidates() for _ in tastes]
     queries = [t.query() for t in tastes]
     warm = [
-        i
-        for i, q in enumerate(queries)
-        if q is not None and ns[i] > 0 and q.shape[0] == index.dim
+        i for i, q in enumerate(queries) if q is not None and ns[i] > 0 and q.shape[0] == index.dim
     ]  # the rest are cold, or a taste from another model's space: popularity
     if not warm:
         return out
     k = max(ns[i] for i in warm)
     scores, ids = index.search(np.stack([queries[i] for i in warm]), k)  # type: ignore[misc]
-    hits = [ids[j][: ns[i]] for j, i in enumerate(warm)]
-    flat = [item_id for row in hits for item_id in row]
-    vectors = index.vectors(flat) if flat else np.zeros((0, index.dim), np.float32)
-    at = 0
     for j, i in enumerate(warm):
-        n = len(hits[j])
-        vecs = vectors[at : at + n] if n else None
-        out[i] = Candidates(tuple(hits[j]), scores[j, :n], vecs)
-        at += n
+        hits = ids[j][: ns[i]]
+        if hits:
+            out[i] = Candidates(tuple(hits), scores[j, : len(hits)], fetch=index.vectors)
     return out
 
 
@@ -408,7 +401,7 @@ def with_popular(
     vecs = pool.vectors[rows]
     relevance = np.concatenate([cands.relevance, vecs @ query.astype(np.float32)])
     vectors = None if cands.vectors is None else np.concatenate([cands.vectors, vecs])
-    return Candidates((*cands.ids, *extra), relevance, vectors)
+    return Candidates((*cands.ids, *extra), relevance, vectors, cands.fetch)
 
 
 @dataclass(frozen=True, eq=False)

@@ -186,8 +186,7 @@ def test_the_item_board_is_rebuilt_from_the_items_table(processor: Processor) ->
     users: dict[str, Any] = {}
     items: dict[str, Any] = {}
     batch = [
-        review(f"r{i}", f"fan{i}", "item-9", "wonderful, I love it", 1000 + i, 5)
-        for i in range(6)
+        review(f"r{i}", f"fan{i}", "item-9", "wonderful, I love it", 1000 + i, 5) for i in range(6)
     ] + [click("k1", "u", "item-1", "purchase", 2000)]
     fold(processor, batch, users, items)
     before = processor.recommend("u", "k1", 2000, users, 3000)
@@ -201,3 +200,18 @@ def test_the_item_board_is_rebuilt_from_the_items_table(processor: Processor) ->
     # Unknown or dropped ids in the table do not break a reload.
     items["gone-item"] = items["item-9"]
     assert successor.reload_items(items) == 2
+
+
+def test_chunks_hold_at_most_batch_size_texts_in_order(processor: Processor) -> None:
+    size = processor.settings.batch_size
+    batch = [
+        chat(f"c{i}", "u", "hi", i) if i % 3 else click(f"k{i}", "u", "item-1", "view", i)
+        for i in range(4 * size)
+    ]
+    pieces = processor.chunks(batch)
+    assert [d for piece in pieces for d in piece] == batch  # nothing lost, order kept
+    texts = [sum(d.kind == "chats" for d in piece) for piece in pieces]
+    assert all(0 < n <= size for n in texts) and sum(texts) == sum(d.kind == "chats" for d in batch)
+    assert len(pieces) == -(-sum(texts) // size)  # as few pieces as the cap allows
+    clicks_only = [click(f"k{i}", "u", "item-1", "view", i) for i in range(3 * size)]
+    assert processor.chunks(clicks_only) == [clicks_only] and processor.chunks([]) == []

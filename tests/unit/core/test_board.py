@@ -15,6 +15,7 @@ from stream.core.decay import decay_factor
 from stream.core.emotion import EmotionSummary
 from stream.core.popularity import Popularity, top_popular
 from stream.core.rank import Candidates, RankParams, rank
+from stream.core.state import Seen
 
 NOW = 1_700_000_000_000
 IDS = [f"item{i:02d}" for i in range(24)]
@@ -28,9 +29,7 @@ affects = st.builds(
     count=st.integers(1, 50),
     updated_at=times,
 )
-pops = st.builds(
-    Popularity, score=st.floats(0, 100), count=st.integers(1, 100), updated_at=times
-)
+pops = st.builds(Popularity, score=st.floats(0, 100), count=st.integers(1, 100), updated_at=times)
 boards = st.dictionaries(st.sampled_from(IDS), st.tuples(affects, pops), max_size=len(IDS))
 
 
@@ -91,24 +90,34 @@ def test_decay_factors_match_the_scalar_rule(hl: float) -> None:
 
 @given(
     states=boards,
-    rel=st.lists(st.floats(-1, 1), min_size=len(IDS), max_size=len(IDS)),
+    picks=st.lists(st.sampled_from(IDS), min_size=1, max_size=40),
+    seen_ids=st.lists(st.sampled_from(IDS), max_size=6),
     valence=st.floats(-1, 1),
     variant=st.sampled_from(["default", "seed_formula", "taste_only"]),
 )
 def test_ranking_from_a_board_equals_ranking_from_item_lookups(
     states: dict[str, tuple[ItemAffect, Popularity]],
-    rel: list[float],
+    picks: list[str],
+    seen_ids: list[str],
     valence: float,
     variant: str,
 ) -> None:
-    vecs = np.random.default_rng(1).normal(size=(len(IDS), 8)).astype(np.float32)
+    """The board's array path (rows, digests) picks exactly what the per-item path picks,
+    duplicates and seen items included."""
+    rng = np.random.default_rng(len(picks))
+    vecs = rng.normal(size=(len(picks), 8)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    cands = Candidates(tuple(IDS), np.array(rel, np.float32), vecs)
+    cands = Candidates(tuple(picks), rng.uniform(-1, 1, len(picks)).astype(np.float32), vecs)
     mood = EmotionSummary(valence=valence, arousal=0.3, dominant="neutral", weight=3.0)
     board = filled(states)
+    seen = Seen()
+    for item_id in seen_ids:
+        seen = seen.add(item_id, 64)
     popular = board.popular(20, NOW, 7 * 86400)
-    kw = dict(popular=popular, seen={"item03"}, params=RankParams(variant=variant), now_ms=NOW)
-    by_board = rank(cands, mood, affect=board, **kw)  # type: ignore[arg-type]
-    by_map = rank(cands, mood, affect={k: a for k, (a, _) in states.items()}, **kw)  # type: ignore[arg-type]
+    kw = dict(popular=popular, params=RankParams(variant=variant), now_ms=NOW)
+    by_board = rank(cands, mood, affect=board, seen=seen, **kw)  # type: ignore[arg-type]
+    affects = {k: a for k, (a, _) in states.items()}
+    by_map = rank(cands, mood, affect=affects, seen=set(seen_ids), **kw)  # type: ignore[arg-type]
     assert [r.item_id for r in by_board] == [r.item_id for r in by_map]
     assert [r.score for r in by_board] == pytest.approx([r.score for r in by_map], rel=1e-9)
+    assert not {r.item_id for r in by_board} & set(seen_ids)

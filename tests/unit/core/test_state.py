@@ -300,7 +300,8 @@ def test_popular_items_join_the_candidates_with_their_relevance() -> None:
     merged = with_popular(cands, state.taste, index, popular, n=2)
     assert merged.ids == (*cands.ids, far[0], far[1])
     assert merged.relevance[-1] == pytest.approx(float(index.matrix[index.rows[far[1]]] @ query))
-    assert merged.vectors is not None and merged.vectors.shape == (7, DIM)
+    assert merged.vectors is None and merged.fetch is not None  # gathered by the ranker
+    assert merged.fetch(merged.ids).shape == (7, DIM)
     # A strong popularity prior can now lift an item the taste neighbourhood never contained.
     params = RankParams(popularity_weight=5.0, popular_candidates=1, mmr_lambda=1.0)
     rec = recommend(
