@@ -8,7 +8,8 @@ One run (about 8 minutes; ``--quick`` about 4) measures, with the int8 model on 
 
 1. ``ceiling``: texts/s of the model alone (``OnnxSentimentModel.predict``, batches of 32 in
    arrival order, which ``predict`` sorts by length and cuts) on the review + chat texts of the
-   mixed stream; also at the batch a worker actually passes (batch_size x text share of events).
+   mixed stream; also at the batch a worker actually passes (the texts among batch_events
+   events, at most batch_size).
 2. ``mixed``: N events (60% clicks, 25% chats, 15% reviews; simulator, demo catalog seed 0 / 500
    items) are produced to a real Kafka 4 broker first, then one real ``moodstream worker``
    subprocess starts; its ``/metrics`` are scraped every 0.2 s. Sustained rate = events folded
@@ -1035,7 +1036,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             k: getattr(base, k)
             for k in (
                 "batch_size",
+                "batch_events",
                 "batch_wait_ms",
+                "linger_ms",
                 "recommend_interval_ms",
                 "intra_op_threads",
                 "partitions",
@@ -1070,7 +1073,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         result["ceiling"] = measure_ceiling(base, mixed_texts, plan.ceiling_s)
         log(f"ceiling: {result['ceiling']['texts_per_s_median']} texts/s")
         share = len(mixed_texts) / len(mixed_events)
-        small = max(1, round(base.batch_size * share))
+        # A worker takes up to batch_events events and scores their texts batch_size at a time.
+        small = max(1, min(base.batch_size, round(base.batch_events * share)))
         result["ceiling_at_worker_batch"] = measure_ceiling(
             base, mixed_texts, plan.ceiling_s / 3, batch=small
         ) | {"why": f"batch_size {base.batch_size} events x {share:.2f} texts per event"}
