@@ -213,5 +213,8 @@ def test_chunks_hold_at_most_batch_size_texts_in_order(processor: Processor) -> 
     texts = [sum(d.kind == "chats" for d in piece) for piece in pieces]
     assert all(0 < n <= size for n in texts) and sum(texts) == sum(d.kind == "chats" for d in batch)
     assert len(pieces) == -(-sum(texts) // size)  # as few pieces as the cap allows
+    assert max(texts) - min(texts) <= 1  # of even size
+    odd = [chat(f"c{i}", "u", "hi", i) for i in range(size + 3)]
+    assert [len(p) for p in processor.chunks(odd)] == [(size + 4) // 2, (size + 2) // 2]
     clicks_only = [click(f"k{i}", "u", "item-1", "view", i) for i in range(3 * size)]
     assert processor.chunks(clicks_only) == [clicks_only] and processor.chunks([]) == []
