@@ -342,7 +342,7 @@ class Processor:
                 out.append(None)
                 continue
             result = next(results)
-            mood = emotion_at(state.emotion, now_ms, self.user_params.half_lives)
+            mood = result.mood or emotion_at(state.emotion, now_ms, self.user_params.half_lives)
             emotion = {
                 **result.emotion.to_dict(),
                 "ekman": {k: round(v, 4) for k, v in zip(EKMAN, mood.ekman, strict=True)},

@@ -336,6 +336,7 @@ class Recommendation:
     emotion: EmotionSummary  # the mood at the time of the recommendation
     cold: bool  # no taste direction: the list is popularity
     variant: str
+    mood: EmotionState | None = None  # the emotion state it summarises (Ekman mix and all)
 
 
 def candidates_for(taste: TasteState, index: ItemIndex, n: int) -> Candidates:
@@ -486,7 +487,8 @@ def recommend_many(
             ]
     out = []
     for state, cand in zip(states, cands, strict=True):
-        mood = emotion_at(state.emotion, now_ms, user_params.half_lives).summary()
+        now_state = emotion_at(state.emotion, now_ms, user_params.half_lives)
+        mood = now_state.summary()
         query = state.taste.query()
         cold = query is None or (index is not None and query.shape[0] != index.dim)
         items = rank(
@@ -498,5 +500,5 @@ def recommend_many(
             params=rank_params,
             now_ms=now_ms,
         )
-        out.append(Recommendation(tuple(items), mood, cold, rank_params.variant))
+        out.append(Recommendation(tuple(items), mood, cold, rank_params.variant, now_state))
     return out
