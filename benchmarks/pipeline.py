@@ -1041,6 +1041,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "linger_ms",
                 "recommend_interval_ms",
                 "intra_op_threads",
+                "score_threads",
                 "partitions",
                 "store",
                 "model_variant",

@@ -130,9 +130,8 @@ def make_app(
     if model is None:
         from stream.sentiment import OnnxSentimentModel
 
-        model = OnnxSentimentModel.from_settings(
-            settings.replace(intra_op_threads=model_threads(settings.intra_op_threads))
-        )
+        threads = model_threads(settings.intra_op_threads, settings.score_threads)
+        model = OnnxSentimentModel.from_settings(settings.replace(intra_op_threads=threads))
     holder = None
     if index is None:
         from stream.serving import index_holder, load_or_build_index
@@ -221,8 +220,12 @@ def make_app(
             metrics.latency.observe(value["latency_ms"] / 1000.0)
             await recommendations.send(key=value["user_id"].encode(), value=value)
 
-    # One thread scores pieces back to back, in the order the agent hands them over.
-    scorer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="moodstream-score")
+    # Scoring threads take pieces in the order the agent hands them over; the folding task
+    # awaits their scores in that order. Two threads: while one waits for the GIL between ONNX
+    # Runtime calls, the other computes (mixed traffic: 314-334 texts/s with 2, 269-276 with 1).
+    scorer = ThreadPoolExecutor(
+        max_workers=max(1, settings.score_threads), thread_name_prefix="moodstream-score"
+    )
 
     @app.agent(input_topic, name="user-events")
     async def user_events(stream: faust.StreamT) -> None:
@@ -374,16 +377,16 @@ async def _push(queue: asyncio.Queue[Piece], piece: Piece, folder: asyncio.Futur
         raise RuntimeError("the folding task stopped")
 
 
-def model_threads(configured: int, cores: int | None = None) -> int:
-    """Intra-op threads of the worker's model: as configured, or (0) all cores but one.
+def model_threads(configured: int, scorers: int, cores: int | None = None) -> int:
+    """Intra-op threads of the worker's model: as configured, or (0) the cores but one, shared
+    by the ``scorers`` scoring threads (at least one each).
 
-    The model scores in its own thread while the event loop folds and ranks on another core;
-    on 2 cores, a second model thread only fought the loop for its core (benchmarks/pipeline.py:
-    mixed traffic 683 events/s with 1 thread, 634 with 2).
+    The event loop folds and ranks on the core left over; on 2 cores a model thread on the
+    loop's core fought it for that core (benchmarks/pipeline.py).
     """
     if configured > 0:
         return configured
-    return max(1, (cores or os.cpu_count() or 2) - 1)
+    return max(1, ((cores or os.cpu_count() or 2) - 1) // max(scorers, 1))
 
 
 def _enter(d: Decoded) -> None:

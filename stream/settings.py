@@ -38,8 +38,11 @@ class Settings:
     model_variant: str = _opt("auto", "auto, int8 (CPU) or fp16 (GPU)")
     providers: str = _opt("auto", "ONNX Runtime providers: auto or a comma list")
     intra_op_threads: int = _opt(
-        0, "ONNX Runtime intra-op threads (0 = auto: a worker leaves one core to its event loop)"
+        0,
+        "ONNX Runtime intra-op threads (0 = auto: a worker's scoring threads share all cores "
+        "but one, which its event loop keeps)",
     )
+    score_threads: int = _opt(2, "pieces of a batch a worker scores at once, one thread each")
     index_dir: str = _opt("", "item index folder (empty = build/cache the demo index)")
     batch_size: int = _opt(32, "largest micro-batch of texts scored at once")
     batch_events: int = _opt(256, "most events the worker takes from the topics at once")

@@ -84,3 +84,41 @@ def test_coalescer_holds_back_and_hands_out_the_latest() -> None:
     assert c.offer("v", "x", 1, now=1100)
     c.forget("v")
     assert c.offer("v", "y", 2, now=1101)
+
+
+async def test_a_failing_fold_reaches_the_agent_instead_of_stalling_it() -> None:
+    """The agent hands pieces to a folding task through a bounded queue; if that task dies, the
+    next hand-over raises its error (Faust then crashes the worker) rather than waiting forever
+    on a queue nobody drains."""
+    import asyncio
+
+    from stream.app import Piece, _push
+
+    loop = asyncio.get_running_loop()
+
+    def piece() -> Piece:
+        done: asyncio.Future[Any] = loop.create_future()
+        done.set_result(None)
+        return Piece([], done, [])
+
+    queue: asyncio.Queue[Piece] = asyncio.Queue(maxsize=1)
+    alive: asyncio.Future[None] = loop.create_future()
+    await _push(queue, piece(), alive)  # room: returns at once
+    assert queue.qsize() == 1
+
+    async def fold_then_fail() -> None:
+        await asyncio.sleep(0.01)
+        raise ValueError("fold failed")
+
+    folder = asyncio.ensure_future(fold_then_fail())
+    with pytest.raises(ValueError, match="fold failed"):
+        await asyncio.wait_for(_push(queue, piece(), folder), timeout=5)  # full queue
+    alive.cancel()
+
+
+def test_the_worker_model_threads_leave_one_core_to_the_event_loop() -> None:
+    from stream.app import model_threads
+
+    assert [model_threads(0, 1, cores) for cores in (1, 2, 16)] == [1, 1, 15]
+    assert [model_threads(0, 2, cores) for cores in (1, 2, 3, 16)] == [1, 1, 1, 7]
+    assert model_threads(3, 2, 16) == 3  # configured: as given
