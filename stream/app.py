@@ -238,6 +238,7 @@ def make_app(
         wait_s = settings.batch_wait_ms / 1000
         pieces: asyncio.Queue[Piece] = asyncio.Queue(maxsize=PIECES_AHEAD)
         folder = asyncio.ensure_future(fold_pieces(stream, pieces))
+        folder.add_done_callback(crash_on_failure)
         try:
             async for batch in stream.noack_take(settings.batch_events, wait_s):  # type: ignore[attr-defined]
                 metrics.batch.observe(len(batch))
@@ -264,6 +265,18 @@ def make_app(
                     await _push(pieces, Piece(chunk, scores, dead if i == 0 else []), folder)
         finally:
             folder.cancel()
+
+    crashing: set[asyncio.Future[None]] = set()
+
+    def crash_on_failure(task: asyncio.Future[None]) -> None:
+        """A failed fold stops the worker even while no new batch arrives to notice it; its
+        unacknowledged events go to the successor."""
+        if not task.cancelled() and task.exception() is not None:
+            error = task.exception()
+            log.error("folding task failed: %r", error)
+            crash = asyncio.ensure_future(app.crash(error))  # type: ignore[arg-type]
+            crashing.add(crash)  # a reference, so the task is not collected mid-way
+            crash.add_done_callback(crashing.discard)
 
     async def fold_pieces(stream: faust.StreamT, pieces: asyncio.Queue[Piece]) -> None:
         clock = time.perf_counter
@@ -391,7 +404,7 @@ def model_threads(configured: int, scorers: int, cores: int | None = None) -> in
 
 def _enter(d: Decoded) -> None:
     """Table writes go to the changelog partition of the event being folded (Faust reads it
-    from a context variable that ``take_events`` batches do not set per event)."""
+    from a context variable that batches taken with ``noack_take`` do not set per event)."""
     from faust.streams import _current_event
 
     _current_event.set(weakref.ref(d.source))

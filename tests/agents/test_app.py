@@ -62,6 +62,32 @@ async def test_user_events_agent_sends_recommendations_and_dead_letters(
     assert kinds.get("moodstream.deadletter.v1", {}).get("error_kind") == "malformed_json"
 
 
+async def test_a_fold_that_fails_crashes_the_app(app: Any, monkeypatch: Any) -> None:
+    """An exception while folding must stop the worker (its unacknowledged events then go to a
+    successor), not leave the agent consuming into a dead pipeline."""
+    import asyncio
+
+    crashed: list[BaseException] = []
+
+    async def crash(reason: BaseException) -> None:
+        crashed.append(reason)
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("fold bug")
+
+    monkeypatch.setattr(app, "crash", crash)
+    monkeypatch.setattr(app.moodstream["processor"], "fold_batch", broken)
+    user_events, _ = app.moodstream["agents"]
+    good = {"event_id": "k1", "user_id": "u1", "item_id": "item-3", "action": "view", "ts": 1}
+    async with user_events.test_context() as agent:
+        await put(agent, "moodstream.clicks.v1", json.dumps(good).encode(), 0)
+        for _ in range(100):
+            if crashed:
+                break
+            await asyncio.sleep(0.02)
+    assert [str(e) for e in crashed] == ["fold bug"]
+
+
 async def put(agent: Any, topic: str, value: bytes, offset: int) -> None:
     """``agent.put`` with the source topic set: the agent reads several topics."""
     message = agent.to_message(b"u1", value, offset=offset)
