@@ -20,7 +20,7 @@ import numpy as np
 
 from stream.core import dedup
 from stream.core.board import ItemBoard
-from stream.core.emotion import arousal_from_emotions, ekman_from_emotions, emotion_at
+from stream.core.emotion import arousal_from_emotions, ekman_from_emotions
 from stream.core.rank import RankParams
 from stream.core.state import (
     ChatObs,
@@ -342,10 +342,9 @@ class Processor:
                 out.append(None)
                 continue
             result = next(results)
-            mood = result.mood or emotion_at(state.emotion, now_ms, self.user_params.half_lives)
             emotion = {
                 **result.emotion.to_dict(),
-                "ekman": {k: round(v, 4) for k, v in zip(EKMAN, mood.ekman, strict=True)},
+                "ekman": {k: round(v, 4) for k, v in zip(EKMAN, result.mood.ekman, strict=True)},
             }
             out.append(
                 {

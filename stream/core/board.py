@@ -98,7 +98,8 @@ class ItemBoard:
         return affect, pop
 
     def affect(self, item_id: str) -> ItemAffect | None:
-        """One item's affect (None when never reviewed): the ranker's ``AffectLookup`` shape."""
+        """One item's affect (None when never reviewed): the ranker's ``AffectLookup`` shape.
+        Read directly, not through ``get``: ``_fill`` asks for every popular item per request."""
         row = self.rows.get(item_id)
         if row is None or np.isnan(self.affect_at[row]):
             return None

@@ -239,24 +239,18 @@ def rank(
     pop_scores = dict(popular)
     pop_max = max((s for s in pop_scores.values() if s > 0), default=0.0)
 
+    board = affect if isinstance(affect, ItemBoard) else None
     fast = None
-    if isinstance(affect, ItemBoard) and params.variant != "popularity":
-        fast = _keep_on_board(affect, candidates.ids, seen)
-    if fast is not None:  # the same selection, by array operations
-        keep_rows, rows = fast
-        keep: list[int] | npt.NDArray[np.int64] = keep_rows
-        ids = [candidates.ids[i] for i in keep_rows]
-        assert isinstance(affect, ItemBoard)
-        total, weight = affect.decayed_affect_rows(rows, now_ms, params.affect_half_life_s)
+    if board is not None and params.variant != "popularity":
+        fast = _keep_on_board(board, candidates.ids, seen)
+    keep: list[int] | npt.NDArray[np.int64] = []
+    if fast is not None and board is not None:  # the same selection, by array operations
+        keep, rows = fast
+        ids = [candidates.ids[i] for i in keep]
+        total, weight = board.decayed_affect_rows(rows, now_ms, params.affect_half_life_s)
     else:
-        keep = []
-        ids_seen: set[str] = set()
         if params.variant != "popularity":
-            for i, item_id in enumerate(candidates.ids):
-                if item_id in seen or item_id in ids_seen:
-                    continue
-                ids_seen.add(item_id)
-                keep.append(i)
+            keep = _keep_unseen(candidates.ids, seen)
         ids = [candidates.ids[i] for i in keep]
         total, weight = decayed_affect(affect, ids, now_ms, params.affect_half_life_s)
     rel = candidates.relevance[keep]
@@ -285,6 +279,17 @@ def rank(
 
     out = [RankedItem(ids[i], float(scores[i]), float(rel[i]), float(aff[i])) for i in order]
     return _fill(out, popular, seen, get_affect, params, now_ms)
+
+
+def _keep_unseen(ids: Sequence[str], seen: Container[str]) -> list[int]:
+    """Positions of the first occurrence of each candidate not in ``seen``."""
+    keep: list[int] = []
+    taken: set[str] = set()
+    for i, item_id in enumerate(ids):
+        if item_id not in seen and item_id not in taken:
+            taken.add(item_id)
+            keep.append(i)
+    return keep
 
 
 def _keep_on_board(

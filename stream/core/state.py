@@ -336,7 +336,7 @@ class Recommendation:
     emotion: EmotionSummary  # the mood at the time of the recommendation
     cold: bool  # no taste direction: the list is popularity
     variant: str
-    mood: EmotionState | None = None  # the emotion state it summarises (Ekman mix and all)
+    mood: EmotionState  # the emotion state it summarises (Ekman mix and all)
 
 
 def candidates_for(taste: TasteState, index: ItemIndex, n: int) -> Candidates:
