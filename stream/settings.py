@@ -108,6 +108,12 @@ def validate(settings: Settings) -> None:
         raise ConfigError("partitions must be >= 1")
     if settings.batch_size < 1:
         raise ConfigError("batch_size must be >= 1")
+    if settings.batch_events < 1:
+        raise ConfigError("batch_events must be >= 1")
+    if settings.score_threads < 1:
+        raise ConfigError("score_threads must be >= 1")
+    if settings.linger_ms < 0:
+        raise ConfigError("linger_ms must be >= 0")
     if not settings.store.startswith(("memory://", "rocksdb://")):
         raise ConfigError(f"store must be memory:// or rocksdb://, not {settings.store!r}")
     if settings.model_variant not in {"auto", "int8", "fp16", "fp32"}:
