@@ -222,7 +222,7 @@ def make_app(
 
     # Scoring threads take pieces in the order the agent hands them over; the folding task
     # awaits their scores in that order. Two threads: while one waits for the GIL between ONNX
-    # Runtime calls, the other computes (mixed traffic: 314-334 texts/s with 2, 269-276 with 1).
+    # Runtime calls, the other computes (mixed traffic: 329-348 texts/s with 2, 263-266 with 1).
     scorer = ThreadPoolExecutor(
         max_workers=max(1, settings.score_threads), thread_name_prefix="moodstream-score"
     )
