@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 $(VENV): $(STAMP)
 
 broker-jars: $(STAMP)
-	$(BIN)/python -m stream.broker --fetch-only
+	$(BIN)/python -m stream.devtools.broker --fetch-only
 
 demo: $(STAMP) broker-jars
 	$(BIN)/moodstream demo $(DEMO_ARGS)

@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import machine, utc_now  # noqa: E402
-from stream.backtest import Protocol, run_backtest, single_threaded_blas  # noqa: E402
-from stream.datasets import load_reviews  # noqa: E402
-from stream.sentiment import OnnxSentimentModel  # noqa: E402
+from stream.adapters.sentiment import OnnxSentimentModel  # noqa: E402
+from stream.offline.backtest import Protocol, run_backtest, single_threaded_blas  # noqa: E402
+from stream.offline.datasets import load_reviews  # noqa: E402
 from stream.settings import Settings  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "reviews" / "amazon_musical_instruments_5core"

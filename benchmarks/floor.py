@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=30_000)
     args = parser.parse_args(argv)
     from benchmarks.pipeline import _create_topics, _produce, log, make_events
-    from stream.broker import KafkaBroker
+    from stream.devtools.broker import KafkaBroker
     from stream.settings import Settings
 
     clicks = make_events(args.events, 5000, "clicks=1", "floor-", "sim")

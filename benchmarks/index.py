@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import machine, utc_now  # noqa: E402
-from stream.index import BLAS_MIN_QUERIES, FaissItemIndex, build_index, recall_at_k  # noqa: E402
+from stream.adapters.index import BLAS_MIN_QUERIES, FaissItemIndex, build_index, recall_at_k  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "index.json"
 K = 50

@@ -33,7 +33,7 @@ import onnxruntime as ort
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from stream.sentiment import BatchPlan, OnnxSentimentModel  # noqa: E402
+from stream.adapters.sentiment import BatchPlan, OnnxSentimentModel  # noqa: E402
 from stream.settings import DEFAULT_MODEL_DIR  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"

@@ -151,7 +151,7 @@ def make_events(
     n: int, users: int, mix: str, prefix: str, reviews: str, end_ms: int | None = None
 ) -> list[tuple[str, dict[str, Any]]]:
     """Simulated events on the demo catalog (seed 0, 500 items); ``ts`` shifted to end now."""
-    from stream.simulate import SimConfig, Simulation, parse_mix
+    from stream.sim.simulate import SimConfig, Simulation, parse_mix
 
     cfg = SimConfig(
         seed=0, n_users=users, n_items=500, n_events=n, mix=parse_mix(mix), id_prefix=prefix
@@ -182,7 +182,7 @@ def texts_of(events: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
 def measure_ceiling(
     settings: Settings, texts: list[str], seconds: float, batch: int = 32
 ) -> dict[str, Any]:
-    from stream.sentiment import OnnxSentimentModel
+    from stream.adapters.sentiment import OnnxSentimentModel
 
     model = OnnxSentimentModel.from_settings(settings)
     batches = [texts[i : i + batch] for i in range(0, len(texts) - batch + 1, batch)]
@@ -222,7 +222,7 @@ def measure_ceiling(
 
 
 async def _create_topics(bootstrap: str, settings: Settings) -> None:
-    from stream.topics import ALL_KINDS, ensure_topics
+    from stream.contract.topics import ALL_KINDS, ensure_topics
 
     await ensure_topics(bootstrap, [settings.topic(k) for k in ALL_KINDS], settings.partitions)
     await asyncio.sleep(1.0)  # partition leaders elected: no NotLeader retries while producing
@@ -233,7 +233,7 @@ async def _produce(
 ) -> float:
     from aiokafka import AIOKafkaProducer
 
-    from stream.simulate import encode_value
+    from stream.sim.simulate import encode_value
 
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=262144
@@ -515,7 +515,7 @@ async def _paced(
 ) -> dict[str, Any]:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-    from stream.simulate import encode_value
+    from stream.sim.simulate import encode_value
 
     consumer = AIOKafkaConsumer(
         settings.topic("recommendations"),
@@ -634,10 +634,10 @@ def measure_core_clicks(
     """The worker's per-batch work for clicks without Kafka or Faust: decode, fold, item fold,
     one recommend_many over the triggers, over dict tables, in batches of ``batch_events``.
     Times each step."""
-    from stream.contract import decode
-    from stream.index import FaissItemIndex
-    from stream.processor import Decoded, Processor, Request
-    from stream.simulate import encode_value
+    from stream.adapters.index import FaissItemIndex
+    from stream.contract.decoding import decode
+    from stream.sim.simulate import encode_value
+    from stream.worker.processor import Decoded, Processor, Request
 
     proc = Processor(settings, StubModel(), FaissItemIndex.load(index_dir))
     users: dict[str, Any] = {}
@@ -706,10 +706,10 @@ def core_child(index_dir: Path, n: int, users: int, env: dict[str, str]) -> dict
 
 
 def memory_child(index_dir: str, users: int, sample: int, per_user: int) -> dict[str, Any]:
-    from stream.contract import decode
-    from stream.index import FaissItemIndex
-    from stream.processor import Decoded, Processor
-    from stream.simulate import SimConfig, Simulation, encode_value, make_catalog
+    from stream.adapters.index import FaissItemIndex
+    from stream.contract.decoding import decode
+    from stream.sim.simulate import SimConfig, Simulation, encode_value, make_catalog
+    from stream.worker.processor import Decoded, Processor
 
     settings = Settings()
     index = FaissItemIndex.load(index_dir)
@@ -913,13 +913,9 @@ def run_clicks(
 
 def prepare_index(settings: Settings) -> Path:
     """Build (once) the demo index where every benchmark worker will look for it."""
-    from stream.cli.index import model_fingerprint
-    from stream.sentiment import OnnxSentimentModel
-    from stream.serving import demo_index_dir, load_or_build_index
+    from stream.devtools.demo_index import with_demo_index
 
-    model = OnnxSentimentModel.from_settings(settings)
-    load_or_build_index(settings, model)
-    return demo_index_dir(settings, model_fingerprint(settings.model_dir, model))
+    return Path(with_demo_index(settings).index_dir)
 
 
 def code_version() -> dict[str, Any]:
@@ -1086,7 +1082,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     index_dir = prepare_index(base)
     if only & {"mixed", "clicks", "latency"}:
-        from stream.broker import KafkaBroker
+        from stream.devtools.broker import KafkaBroker
 
         with KafkaBroker(echo=log) as broker:
             assert broker.proc is not None

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from stream.broker import BrokerAddress, KafkaBroker
+from stream.devtools.broker import BrokerAddress, KafkaBroker
 from stream.errors import MissingToolError
 
 INTEGRATION_DIR = Path(__file__).parent / "integration"

@@ -18,7 +18,7 @@ from stream.cli.options import pop_settings, settings_options
 
 
 class RichSteps:
-    """``stream.backtest.Steps`` as a rich progress bar on stderr, one line per stage."""
+    """``stream.offline.backtest.Steps`` as a rich progress bar on stderr, one line per stage."""
 
     def __init__(self, enabled: bool) -> None:
         from rich.console import Console
@@ -172,10 +172,10 @@ def backtest(**kwargs: Any) -> None:
     }
     settings = pop_settings(kwargs)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
-    from stream.backtest import Protocol, parse_variants, run_backtest
-    from stream.datasets import load_reviews
-    from stream.report import write_report
-    from stream.sentiment import OnnxSentimentModel
+    from stream.adapters.sentiment import OnnxSentimentModel
+    from stream.offline.backtest import Protocol, parse_variants, run_backtest
+    from stream.offline.datasets import load_reviews
+    from stream.offline.report import write_report
 
     variants = parse_variants(kwargs["variants"])
     protocol = Protocol(

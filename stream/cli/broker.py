@@ -8,7 +8,7 @@ from types import FrameType
 
 import click
 
-from stream.broker import KafkaBroker
+from stream.devtools.broker import KafkaBroker
 from stream.errors import BrokerError
 
 

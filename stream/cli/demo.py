@@ -47,8 +47,8 @@ def demo(
     **kwargs: Any,
 ) -> None:
     """Start Kafka, the worker and the simulator; show events/s, latency, moods and lists."""
-    from stream.broker import KafkaBroker, free_port
-    from stream.demo import run_demo
+    from stream.devtools.broker import KafkaBroker, free_port
+    from stream.devtools.demo import run_demo
 
     settings = pop_settings(kwargs)
     if settings.web_port in (0, 6066):

@@ -7,29 +7,28 @@ description, a review-built item as the mean of the embeddings of its most recen
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import importlib
 import json
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
-import numpy.typing as npt
 
-from stream.catalog import (
+from stream.adapters.index import build_index, read_ids, read_manifest
+from stream.adapters.sentiment import model_fingerprint
+from stream.cli.options import pop_settings, settings_options
+from stream.errors import ConfigError, DatasetError, ModelError
+from stream.offline.catalog import (
     ReviewText,
     documents_from_reviews,
+    embed_documents,
     iter_json_lines,
     read_catalog,
     read_review_texts,
 )
-from stream.cli.options import pop_settings, settings_options
-from stream.errors import ConfigError, DatasetError, ModelError
-from stream.index import build_index, read_ids, read_manifest
+from stream.offline.times import parse_when
 from stream.ports import SentimentModel
 from stream.settings import Settings
 
@@ -40,70 +39,10 @@ _AMAZON_SUFFIXES = (".csv", ".csv.gz", ".zip")
 def load_model(settings: Settings) -> SentimentModel:
     """The serving model (tests replace this with a fake)."""
     try:
-        from stream.sentiment import OnnxSentimentModel
+        from stream.adapters.sentiment import OnnxSentimentModel
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
         raise ModelError(f"cannot load the model adapter: {exc}") from exc
     return OnnxSentimentModel.from_settings(settings)
-
-
-def model_fingerprint(model_dir: str | Path, model: SentimentModel | None = None) -> str:
-    """What the index records as ``model_sha256``: the sha256 of the model's ``card.json``.
-
-    The card lists every artifact's hash, so it names the embedding space whichever variant
-    (int8, fp16) runs; the worker compares it before serving an index.
-    """
-    card = Path(model_dir) / "card.json"
-    if card.is_file():
-        return hashlib.sha256(card.read_bytes()).hexdigest()
-    if model is not None:
-        return hashlib.sha256(model.version.encode("utf-8")).hexdigest()
-    raise ModelError(f"{card} is missing: not a moodstream model folder")
-
-
-def parse_until(text: str) -> int:
-    """Epoch milliseconds from ``1388534400000`` or an ISO date/time (``2014-01-01``; UTC if no
-    offset is given)."""
-    value = text.strip()
-    if value.lstrip("-").isdigit():
-        return int(value)
-    try:
-        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise click.BadParameter(f"{text!r} is neither epoch ms nor an ISO date") from exc
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return int(when.timestamp() * 1000)
-
-
-def embed_documents(
-    docs: Mapping[str, Sequence[str]],
-    model: SentimentModel,
-    batch_size: int = 64,
-    progress: Callable[[int, int], None] | None = None,
-) -> tuple[list[str], npt.NDArray[np.float32]]:
-    """One unit vector per item: the normalised mean embedding of its texts.
-
-    Texts are batched in length order so each batch pads little (DESIGN.md: padding dominates).
-    """
-    ids = [item_id for item_id, texts in docs.items() if texts]
-    pairs = [(row, text) for row, item_id in enumerate(ids) for text in docs[item_id]]
-    pairs.sort(key=lambda p: len(p[1]))
-    sums: npt.NDArray[np.float64] | None = None
-    step = max(int(batch_size), 1)
-    for start in range(0, len(pairs), step):
-        chunk = pairs[start : start + step]
-        emb = np.asarray(model.predict([text for _, text in chunk]).embedding, dtype=np.float64)
-        if sums is None:
-            sums = np.zeros((len(ids), emb.shape[1]), dtype=np.float64)
-        np.add.at(sums, [row for row, _ in chunk], emb)
-        if progress is not None:
-            progress(min(start + step, len(pairs)), len(pairs))
-    if sums is None:
-        return [], np.zeros((0, 0), dtype=np.float32)
-    norms = np.linalg.norm(sums, axis=1, keepdims=True)
-    keep = norms[:, 0] > 1e-12
-    vectors = (sums[keep] / norms[keep]).astype(np.float32)
-    return [i for i, k in zip(ids, keep, strict=True) if k], vectors
 
 
 def _detect_reviews_format(path: Path) -> str:
@@ -118,7 +57,7 @@ def _detect_reviews_format(path: Path) -> str:
 def load_review_texts(path: Path, fmt: str) -> tuple[list[ReviewText], list[str]]:
     """Reviews (item_id, text, ts) and readable notes on skipped rows.
 
-    ``fmt``: ``jsonl`` (item_id, text, ts in epoch ms), ``amazon`` (``stream.datasets``: the
+    ``fmt``: ``jsonl`` (item_id, text, ts in epoch ms), ``amazon`` (``stream.offline.datasets``: the
     McAuley CSV/JSON/zip forms), ``auto``, or ``module:function`` — a loader taking the path
     and returning objects with ``item_id``, ``text`` and ``ts`` (epoch ms).
     """
@@ -128,7 +67,7 @@ def load_review_texts(path: Path, fmt: str) -> tuple[list[ReviewText], list[str]
         read = read_review_texts(path)
         return list(read.rows), [str(p) for p in read.problems]
     if fmt == "amazon":
-        from stream.datasets import load_reviews
+        from stream.offline.datasets import load_reviews
 
         dataset = load_reviews(path)
         rows = [ReviewText(e.item_id, e.text, e.ts) for e in dataset.events]
@@ -250,7 +189,10 @@ def build(
         docs: dict[str, list[str]] = {item.item_id: [item.document()] for item in read.items}
         source = f"catalog:{catalog.name}"
     elif reviews is not None:
-        until_ms = parse_until(until) if until is not None else sys.maxsize
+        try:
+            until_ms = parse_when(until) if until is not None else sys.maxsize
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc), param_hint="--until") from None
         rows, notes = load_review_texts(reviews, reviews_format)
         _report_problems(notes, "review rows")
         docs = documents_from_reviews(rows, until_ms, reviews_per_item)
@@ -289,13 +231,11 @@ def items(show_ids: bool, **kwargs: Any) -> None:
     """Show the index the worker serves (--index-dir, else the demo index): its manifest, or
     with --ids its item ids."""
     settings = pop_settings(kwargs)
-    folder = settings.index_dir
-    if not folder:
-        from stream.serving import demo_index_dir, load_or_build_index
+    if not settings.index_dir:
+        from stream.devtools.demo_index import with_demo_index
 
-        model = load_model(settings)
-        load_or_build_index(settings, model)  # builds the demo index once, as the worker would
-        folder = str(demo_index_dir(settings, model_fingerprint(settings.model_dir, model)))
+        settings = with_demo_index(settings, load_model(settings))  # as the worker would
+    folder = settings.index_dir
     if show_ids:
         ids = read_ids(folder)
         if ids:

@@ -70,10 +70,11 @@ def replay(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
     )
-    from stream.processor import Processor
-    from stream.replay import Replay, dataset_records, parse_bound, publish, read_topics
-    from stream.sentiment import OnnxSentimentModel
-    from stream.serving import load_or_build_index
+    from stream.adapters.sentiment import OnnxSentimentModel
+    from stream.devtools.demo_index import with_demo_index
+    from stream.offline.replay import Replay, dataset_records, parse_bound, publish, read_topics
+    from stream.worker.processor import Processor
+    from stream.worker.serving import load_index
 
     if to_topic is not None and to_topic == settings.topic_prefix and dataset is None:
         raise ConfigError("--to-topic must differ from --topic-prefix (it would feed itself)")
@@ -87,7 +88,8 @@ def replay(
         records = asyncio.run(read_topics(settings, lower, upper))
         click.echo(f"read {len(records)} records from {settings.topic('*')}", err=True)
     model = OnnxSentimentModel.from_settings(settings)
-    index = load_or_build_index(settings, model)
+    settings = with_demo_index(settings, model)
+    index = load_index(settings, model)
     processor = Processor(settings, model, index)
 
     sink: IO[str] | None = None

@@ -16,7 +16,7 @@ from typing import IO, Any
 import click
 
 from stream.cli.options import pop_settings, settings_options
-from stream.emotions import ekman, emotion_labels, sentiment_labels, top_emotions
+from stream.core.labels import ekman, emotion_labels, sentiment_labels, top_emotions
 from stream.ports import EKMAN, EMOTIONS, SENTIMENTS, Scores
 
 TOP_EMOTIONS = 3
@@ -99,7 +99,7 @@ def score(source: str, as_json: bool, no_verify: bool, **kwargs: Any) -> None:
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
     stream = _open(source)
     # Imported here so `moodstream --help` never loads ONNX Runtime.
-    from stream.sentiment import OnnxSentimentModel
+    from stream.adapters.sentiment import OnnxSentimentModel
 
     try:
         model = OnnxSentimentModel.from_settings(settings, verify=not no_verify)

@@ -1,6 +1,6 @@
 """``moodstream simulate``: a seeded catalog and event stream, to files and/or the Kafka topics.
 
-The generator lives in ``stream.simulate``; this module only chooses sinks, paces and produces.
+The generator lives in ``stream.sim.simulate``; this module only chooses sinks, paces and produces.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from typing import IO, Any
 
 import click
 
+from stream.adapters.kafka import bootstrap_servers, ensure_topics, make_producer
 from stream.cli.options import pop_settings, settings_options
 from stream.errors import BrokerError, ConfigError
 from stream.settings import Settings
-from stream.simulate import (
+from stream.sim.simulate import (
     DEFAULT_RATE,
     DEFAULT_START_MS,
     KINDS,
@@ -32,7 +33,6 @@ from stream.simulate import (
     Simulation,
     parse_mix,
 )
-from stream.topics import bootstrap_servers, ensure_topics
 
 DEFAULT_EVENTS = 10_000
 _FILE_SUFFIXES = (".jsonl", ".json", ".ndjson")
@@ -127,12 +127,11 @@ async def _produce(
     pace: bool,
     create_topics: bool,
 ) -> None:
-    from aiokafka import AIOKafkaProducer
     from aiokafka.errors import KafkaError
 
     servers = bootstrap_servers(settings.broker)
     topics = {kind: settings.topic(kind) for kind in KINDS}
-    producer = AIOKafkaProducer(bootstrap_servers=servers, linger_ms=5)
+    producer = make_producer(servers, linger_ms=5)
     try:
         if create_topics:
             await _ensure_topics(servers, settings)

@@ -11,11 +11,12 @@ from typing import IO, Any
 
 import click
 
+from stream.adapters.kafka import make_consumer, make_producer
 from stream.cli.options import pop_settings, settings_options
-from stream.contract import decode
+from stream.contract.decoding import decode
+from stream.contract.topics import resolve
 from stream.errors import ConfigError, DeadLetter
 from stream.settings import Settings
-from stream.topics import bootstrap_servers, resolve
 
 
 def _open(path: str) -> IO[bytes]:
@@ -30,10 +31,8 @@ def _open(path: str) -> IO[bytes]:
 async def _produce(
     settings: Settings, topic: str, kind: str, lines: list[tuple[int, bytes]], validate: bool
 ) -> tuple[int, list[str]]:
-    from aiokafka import AIOKafkaProducer
-
     problems: list[str] = []
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(settings.broker), acks="all")
+    producer = make_producer(settings, acks="all")
     await producer.start()
     sent = 0
     try:
@@ -132,11 +131,9 @@ async def _tail(
     limit: int | None,
     idle: float | None,
 ) -> int:
-    from aiokafka import AIOKafkaConsumer
-
-    consumer = AIOKafkaConsumer(
+    consumer = make_consumer(
+        settings,
         topic,
-        bootstrap_servers=bootstrap_servers(settings.broker),
         auto_offset_reset="earliest" if from_beginning else "latest",
         enable_auto_commit=False,
         group_id=None,

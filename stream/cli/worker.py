@@ -21,8 +21,10 @@ def worker(**kwargs: Any) -> None:
     )
     from faust.worker import Worker
 
-    from stream.app import make_app
+    from stream.devtools.demo_index import with_demo_index
+    from stream.worker.app import make_app
 
+    settings = with_demo_index(settings)
     app = make_app(settings)
     log = logging.getLogger("moodstream.worker")
     state = app.moodstream  # type: ignore[attr-defined]

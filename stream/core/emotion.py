@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from stream import emotions as emotions_maths
+from stream.core import labels as emotions_maths
 from stream.core.decay import align, decay_factor
 from stream.ports import EKMAN
 
@@ -65,14 +65,14 @@ def normalise_ekman(values: Sequence[float]) -> tuple[float, ...]:
 def ekman_from_emotions(probs: Sequence[float]) -> tuple[float, ...]:
     """7-way Ekman distribution of one row of the 28 GoEmotions probabilities.
 
-    Delegates to ``stream.emotions`` so the model adapter, the CLI and the state share one
+    Delegates to ``stream.core.labels`` so the model adapter, the CLI and the state share one
     grouping.
     """
     return normalise_ekman([float(x) for x in emotions_maths.ekman(np.asarray(probs))[0]])
 
 
 def arousal_from_emotions(probs: Sequence[float]) -> float:
-    """Arousal in [0, 1] of one row of emotion probabilities (``stream.emotions.arousal``)."""
+    """Arousal in [0, 1] of one row of emotion probabilities (``stream.core.labels.arousal``)."""
     return float(emotions_maths.arousal(np.asarray(probs))[0])
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from stream.broker import kafka_version
 from stream.cli import COMMANDS
+from stream.devtools.broker import kafka_version
 from stream.settings import REPO_ROOT, Settings, env_name
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"

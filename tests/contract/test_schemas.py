@@ -7,9 +7,9 @@ import json
 import pytest
 from jsonschema import Draft202012Validator
 
-from stream.contract import dead_letter, decode, load_schema, schema_files, validate_value
+from stream.contract.decoding import dead_letter, decode, load_schema, schema_files, validate_value
+from stream.contract.records import CONTRACTS
 from stream.errors import DeadLetter
-from stream.records import CONTRACTS
 from stream.settings import Settings
 
 LIMITS = {"max_value_bytes": 65536, "max_text_bytes": 8192}

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from stream.broker import BrokerAddress
+from stream.devtools.broker import BrokerAddress
 
 MakeTopic = Callable[..., Awaitable[str]]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from stream.topics import ensure_topics
+from stream.adapters.kafka import ensure_topics
 
 
 @dataclass

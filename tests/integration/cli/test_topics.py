@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from stream.contract import load_schema
+from stream.contract.decoding import load_schema
 from tests.integration.harness import consume, run
 
 pytestmark = pytest.mark.integration

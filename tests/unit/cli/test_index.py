@@ -12,9 +12,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 import stream.cli.index as cli_index
+from stream.adapters.index import FaissItemIndex, read_ids, read_manifest
 from stream.cli import cli, main
 from stream.errors import DatasetError, IndexError_
-from stream.index import FaissItemIndex, read_ids, read_manifest
+from stream.offline.times import parse_when
 from stream.ports import Scores
 from tests.fixtures.tiny_model import build_tiny_model
 
@@ -162,9 +163,9 @@ def fake_loader(path: Path) -> list[object]:
 
 
 def test_until_parsing() -> None:
-    assert cli_index.parse_until("1388534400000") == 1_388_534_400_000
-    assert cli_index.parse_until("2014-01-01") == 1_388_534_400_000
-    assert cli_index.parse_until("2014-01-01T01:00:00+01:00") == 1_388_534_400_000
+    assert parse_when("1388534400000") == 1_388_534_400_000
+    assert parse_when("2014-01-01") == 1_388_534_400_000
+    assert parse_when("2014-01-01T01:00:00+01:00") == 1_388_534_400_000
 
 
 @pytest.mark.parametrize(
@@ -259,7 +260,7 @@ def test_amazon_reviews_before_a_split(tmp_path: Path, fake_model: HashModel) ->
 def test_items_without_an_index_dir_lists_the_demo_index_the_worker_serves(
     tmp_path: Path, fake_model: HashModel
 ) -> None:
-    from stream.simulate import make_catalog
+    from stream.sim.simulate import make_catalog
 
     model_dir = build_tiny_model(tmp_path / "model")
     args = ["items", "--ids", "--model-dir", str(model_dir), "--data-dir", str(tmp_path / "w")]

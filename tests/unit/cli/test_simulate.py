@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from stream.cli import main
 from stream.cli.simulate import simulate
-from stream.contract import decode, validate_value
+from stream.contract.decoding import decode, validate_value
 from stream.errors import DeadLetter
 
 

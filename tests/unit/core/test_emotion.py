@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream import emotions as emotions_maths
+from stream.core import labels as emotions_maths
 from stream.core.emotion import (
     EmotionObs,
     EmotionState,

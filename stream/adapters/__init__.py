@@ -1,0 +1,1 @@
+"""Adapters of the ports: ONNX Runtime sentiment, FAISS item index, Kafka clients."""

@@ -1,0 +1,1 @@
+"""Records, decoding and topic names: the contract every producer and consumer shares."""

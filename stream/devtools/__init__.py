@@ -1,0 +1,1 @@
+"""Developer tools: the local Kafka launcher, the demo and its index."""

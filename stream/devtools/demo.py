@@ -1,0 +1,312 @@
+"""The live demo: a real broker, a real worker process, the simulator, and a terminal view.
+
+Everything shown is read back from Kafka and from the worker's /metrics endpoint: the view
+displays what the system did, nothing is computed on the side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+
+from stream.adapters.kafka import ensure_topics, make_consumer, make_producer
+from stream.contract.topics import ALL_KINDS
+from stream.errors import BrokerError
+from stream.settings import Settings
+from stream.sim.simulate import SimConfig, Simulation
+
+WINDOW = 2000  # latencies kept for the percentiles
+
+
+@dataclass
+class DemoStats:
+    """Counts and latencies the view and the summary JSON show."""
+
+    started: float = field(default_factory=time.monotonic)
+    produced: Counter[str] = field(default_factory=Counter)
+    bad_produced: int = 0
+    recommendations: int = 0
+    dead: Counter[str] = field(default_factory=Counter)
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
+    latest: dict[str, dict[str, Any]] = field(default_factory=dict)
+    worker_events: float = 0.0
+    rate_samples: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=20))
+    provider: str = "?"
+    model: str = "?"
+    index: str = "?"
+
+    def observe_recommendation(self, value: dict[str, Any]) -> None:
+        self.recommendations += 1
+        self.latencies.append(float(value["latency_ms"]))
+        self.latest[value["user_id"]] = value
+
+    def percentile(self, q: float) -> float | None:
+        if not self.latencies:
+            return None
+        ordered = sorted(self.latencies)
+        return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
+
+    def events_per_s(self) -> float:
+        if len(self.rate_samples) < 2:
+            return 0.0
+        (t0, n0), (t1, n1) = self.rate_samples[0], self.rate_samples[-1]
+        return (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "seconds": round(time.monotonic() - self.started, 1),
+            "produced": dict(self.produced),
+            "bad_produced": self.bad_produced,
+            "worker_events": self.worker_events,
+            "recommendations": self.recommendations,
+            "dead_letters": dict(self.dead),
+            "latency_ms": {
+                "p50": self.percentile(0.5),
+                "p99": self.percentile(0.99),
+                "samples": len(self.latencies),
+            },
+            "events_per_s": round(self.events_per_s(), 1),
+            "provider": self.provider,
+            "model_version": self.model,
+            "index_version": self.index,
+        }
+
+
+def render(stats: DemoStats, users: int = 6) -> Group:
+    head = Table.grid(padding=(0, 3))
+    p50, p99 = stats.percentile(0.5), stats.percentile(0.99)
+    head.add_row(
+        f"[b]events/s[/b] {stats.events_per_s():.0f}",
+        f"[b]latency[/b] p50 {_ms(p50)} p99 {_ms(p99)}",
+        f"[b]provider[/b] {stats.provider}",
+        f"[b]recommendations[/b] {stats.recommendations}",
+        f"[b]dead letters[/b] {sum(stats.dead.values())} "
+        + " ".join(f"{k}={v}" for k, v in sorted(stats.dead.items())),
+    )
+    table = Table(title="latest recommendations", expand=True)
+    for col in ("user", "valence", "arousal", "mood", "top items (score, affect)"):
+        table.add_column(col)
+    recent = list(stats.latest.values())[-users:]
+    for value in reversed(recent):
+        emo = value["emotion"]
+        items = ", ".join(
+            f"{i['item_id']} ({i['score']:.2f}, {i['affect']:+.2f})" for i in value["items"][:4]
+        )
+        colour = "green" if emo["valence"] > 0.1 else "red" if emo["valence"] < -0.1 else "white"
+        table.add_row(
+            value["user_id"],
+            f"[{colour}]{emo['valence']:+.2f}[/]",
+            f"{emo['arousal']:.2f}",
+            emo["dominant"],
+            items,
+        )
+    footer = f"model {stats.model} · index {stats.index} · produced {sum(stats.produced.values())}"
+    return Group(Panel(head, title="moodstream demo"), table, footer)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f} ms"
+
+
+def fetch_metrics(port: int) -> dict[str, float]:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
+
+
+def fetch_health(port: int) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).read()
+    )
+    return data
+
+
+async def create_topics(settings: Settings) -> None:
+    names = [settings.topic(k) for k in ALL_KINDS]
+    await ensure_topics(settings, names, settings.partitions, settings.replication)
+
+
+def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
+    from dataclasses import fields
+
+    env = dict(os.environ)
+    for f in fields(Settings):
+        env[f"MOODSTREAM_{f.name.upper()}"] = str(getattr(settings, f.name))
+    handle = log_path.open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-c", "from stream.cli import main; main()", "worker"],
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+async def wait_ready(
+    port: int, proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 180.0
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log_path.read_text("utf-8", "replace")[-2000:]
+            raise BrokerError(f"the worker exited ({proc.returncode}); its log ends:\n{tail}")
+        try:
+            return fetch_health(port)
+        except OSError:
+            await asyncio.sleep(0.5)
+    raise BrokerError(f"the worker did not answer /health within {timeout:.0f}s (log {log_path})")
+
+
+async def produce_simulation(
+    settings: Settings,
+    stats: DemoStats,
+    rate: float,
+    seed: int,
+    users: int,
+    bad_rate: float,
+    stop: asyncio.Event,
+) -> None:
+    """Paced in real time: each value goes out when the wall clock reaches its event time."""
+    start_ms = int(time.time() * 1000)
+    sim = Simulation(
+        SimConfig(
+            seed=seed,
+            n_users=users,
+            n_events=None,
+            rate=rate,
+            start_ms=start_ms,
+            bad_rate=bad_rate,
+            id_prefix=f"demo{start_ms}-",
+        )
+    )
+    producer = make_producer(settings, linger_ms=5)
+    await producer.start()
+    try:
+        for msg in sim.messages():
+            if stop.is_set():
+                break
+            delay = msg.ts / 1000.0 - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await producer.send(settings.topic(msg.kind), msg.value, key=msg.key)
+            if msg.bad:
+                stats.bad_produced += 1
+            else:
+                stats.produced[msg.kind] += 1
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def consume_outputs(settings: Settings, stats: DemoStats, stop: asyncio.Event) -> None:
+    recs, dead = settings.topic("recommendations"), settings.topic("deadletter")
+    consumer = make_consumer(
+        settings,
+        recs,
+        dead,
+        auto_offset_reset="latest",
+        group_id=None,
+    )
+    await consumer.start()
+    try:
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=200)
+            for tp, messages in batch.items():
+                for m in messages:
+                    value = json.loads(m.value)
+                    if tp.topic == recs:
+                        stats.observe_recommendation(value)
+                    else:
+                        stats.dead[value["error_kind"]] += 1
+    finally:
+        await consumer.stop()
+
+
+async def poll_metrics(port: int, stats: DemoStats, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            metrics = await asyncio.to_thread(fetch_metrics, port)
+            total = sum(v for k, v in metrics.items() if k.startswith("moodstream_events_total{"))
+            stats.worker_events = total
+            stats.rate_samples.append((time.monotonic(), total))
+        except OSError:
+            pass
+        await asyncio.sleep(0.5)
+
+
+async def run_demo(
+    settings: Settings,
+    *,
+    rate: float,
+    duration: float | None,
+    seed: int,
+    users: int,
+    bad_rate: float,
+    work_dir: Path,
+    live: bool = True,
+) -> DemoStats:
+    """Worker + simulator + view until ``duration`` passes or Ctrl-C; returns the stats."""
+    await create_topics(settings)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    log_path = work_dir / "worker.log"
+    proc = start_worker(settings, log_path)
+    stats = DemoStats()
+    stop = asyncio.Event()
+    try:
+        health = await wait_ready(settings.web_port, proc, log_path)
+        stats.provider, stats.model, stats.index = (
+            health["provider"],
+            health["model"],
+            health["index"],
+        )
+        stats.started = time.monotonic()
+        tasks = [
+            asyncio.create_task(consume_outputs(settings, stats, stop)),
+            asyncio.create_task(poll_metrics(settings.web_port, stats, stop)),
+        ]
+        await asyncio.sleep(1.0)  # let the output consumer join before events flow
+        tasks.append(
+            asyncio.create_task(
+                produce_simulation(settings, stats, rate, seed, users, bad_rate, stop)
+            )
+        )
+        deadline = None if duration is None else time.monotonic() + duration
+        with Live(
+            render(stats), refresh_per_second=4, transient=not live, redirect_stderr=False
+        ) as view:
+            while deadline is None or time.monotonic() < deadline:
+                await asyncio.sleep(0.25)
+                view.update(render(stats))
+                if proc.poll() is not None:
+                    raise BrokerError(f"the worker exited ({proc.returncode}); see {log_path}")
+        await asyncio.sleep(1.5)  # let the last recommendations arrive
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        stop.set()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    return stats

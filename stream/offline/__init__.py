@@ -1,0 +1,1 @@
+"""Offline tools: replay, dataset loaders, backtests and their reports."""

@@ -1,0 +1,1 @@
+"""The event simulator and its phrase banks."""
