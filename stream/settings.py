@@ -67,7 +67,11 @@ class Settings:
         """Full topic name, e.g. ``topic("reviews")`` -> ``moodstream.reviews.v1``."""
         return f"{self.topic_prefix}moodstream.{name}.v1"
 
+    def __post_init__(self) -> None:
+        validate(self)
+
     def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes``, validated like the original."""
         return dataclasses.replace(self, **changes)
 
 
@@ -85,22 +89,18 @@ def _coerce(kind: Callable[[str], _T], raw: str, name: str) -> _T:
         raise ConfigError(f"{env_name(name)}={raw!r} is not a valid {kind.__name__}") from exc
 
 
-def from_mapping(values: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
-    """Build settings from explicit values (None = unset), then env, then defaults."""
-    environ = environ or {}
+def from_mapping(values: Mapping[str, Any]) -> Settings:
+    """Build settings from explicit values (None = unset; the CLI fills them from flags, then
+    ``MOODSTREAM_*`` env), then defaults."""
     chosen: dict[str, Any] = {}
     types = {"int": int, "float": float, "str": str}
     for f in fields(Settings):
         kind = types[str(f.type)]
         value = values.get(f.name)
-        if value is None and env_name(f.name) in environ:
-            value = environ[env_name(f.name)]
         if value is None:
             continue
         chosen[f.name] = _coerce(kind, str(value), f.name) if isinstance(value, str) else value
-    settings = Settings(**chosen)
-    validate(settings)
-    return settings
+    return Settings(**chosen)
 
 
 def validate(settings: Settings) -> None:
@@ -120,3 +120,7 @@ def validate(settings: Settings) -> None:
         raise ConfigError("model_variant must be auto, int8, fp16 or fp32")
     if settings.top_k < 1 or settings.candidates < settings.top_k:
         raise ConfigError("need 1 <= top_k <= candidates")
+    from stream.core.rank import VARIANTS
+
+    if settings.ranker not in VARIANTS:
+        raise ConfigError(f"ranker must be one of {', '.join(VARIANTS)}, not {settings.ranker!r}")

@@ -25,10 +25,9 @@ def worker(**kwargs: Any) -> None:
     from stream.worker.app import make_app
 
     settings = with_demo_index(settings)
-    app = make_app(settings)
+    made = make_app(settings)
     log = logging.getLogger("moodstream.worker")
-    state = app.moodstream  # type: ignore[attr-defined]
-    processor = state["processor"]
+    processor = made.processor
     log.info(
         "worker %s: broker %s, store %s, model %s on %s, index %s (%d items)",
         settings.app_id,
@@ -39,4 +38,4 @@ def worker(**kwargs: Any) -> None:
         processor.index.version,
         len(processor.index.ids()),
     )
-    Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+    Worker(made.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()

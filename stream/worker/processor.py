@@ -204,6 +204,8 @@ class Processor:
             if rec.user_id in held:
                 state, window, _ = held[rec.user_id]
             else:
+                if enter is not None:
+                    enter(d)  # RocksDB reads the store of the entered event's partition
                 state, window = load_user(users.get(rec.user_id))
             window, new = dedup.fold(
                 window, rec.event_id, rec.ts, window_s=self.settings.dedup_window_s

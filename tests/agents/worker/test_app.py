@@ -12,8 +12,9 @@ import pytest
 
 from stream.adapters.index import FaissItemIndex, build_index
 from stream.adapters.sentiment import OnnxSentimentModel
+from stream.core.coalesce import Coalescer
 from stream.settings import Settings
-from stream.worker.app import Coalescer, make_app
+from stream.worker.app import make_app
 from tests.fixtures.tiny_model import build_tiny_model
 
 
@@ -44,8 +45,8 @@ async def test_user_events_agent_sends_recommendations_and_dead_letters(
     async def capture(self: Any, *args: Any, key: Any = None, value: Any = None, **kw: Any) -> None:
         sent.append((self.get_topic_name(), value))
 
-    monkeypatch.setattr(type(app.topic("x")), "send", capture)
-    user_events, _ = app.moodstream["agents"]
+    monkeypatch.setattr(type(app.app.topic("x")), "send", capture)
+    user_events = app.user_events
     good = {
         "event_id": "k1",
         "user_id": "u1",
@@ -75,9 +76,9 @@ async def test_a_fold_that_fails_crashes_the_app(app: Any, monkeypatch: Any) -> 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("fold bug")
 
-    monkeypatch.setattr(app, "crash", crash)
-    monkeypatch.setattr(app.moodstream["processor"], "fold_batch", broken)
-    user_events, _ = app.moodstream["agents"]
+    monkeypatch.setattr(app.app, "crash", crash)
+    monkeypatch.setattr(app.processor, "fold_batch", broken)
+    user_events = app.user_events
     good = {"event_id": "k1", "user_id": "u1", "item_id": "item-3", "action": "view", "ts": 1}
     async with user_events.test_context() as agent:
         await put(agent, "moodstream.clicks.v1", json.dumps(good).encode(), 0)
@@ -118,7 +119,7 @@ async def test_a_failing_fold_reaches_the_agent_instead_of_stalling_it() -> None
     on a queue nobody drains."""
     import asyncio
 
-    from stream.worker.app import Piece, _push
+    from stream.worker.pipeline import Piece, push
 
     loop = asyncio.get_running_loop()
 
@@ -129,7 +130,7 @@ async def test_a_failing_fold_reaches_the_agent_instead_of_stalling_it() -> None
 
     queue: asyncio.Queue[Piece] = asyncio.Queue(maxsize=1)
     alive: asyncio.Future[None] = loop.create_future()
-    await _push(queue, piece(), alive)  # room: returns at once
+    await push(queue, piece(), alive)  # room: returns at once
     assert queue.qsize() == 1
 
     async def fold_then_fail() -> None:
@@ -138,12 +139,12 @@ async def test_a_failing_fold_reaches_the_agent_instead_of_stalling_it() -> None
 
     folder = asyncio.ensure_future(fold_then_fail())
     with pytest.raises(ValueError, match="fold failed"):
-        await asyncio.wait_for(_push(queue, piece(), folder), timeout=5)  # full queue
+        await asyncio.wait_for(push(queue, piece(), folder), timeout=5)  # full queue
     alive.cancel()
 
 
 def test_the_worker_model_threads_leave_one_core_to_the_event_loop() -> None:
-    from stream.worker.app import model_threads
+    from stream.worker.pipeline import model_threads
 
     assert [model_threads(0, 1, cores) for cores in (1, 2, 16)] == [1, 1, 15]
     assert [model_threads(0, 2, cores) for cores in (1, 2, 3, 16)] == [1, 1, 1, 7]

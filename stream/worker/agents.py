@@ -1,0 +1,65 @@
+"""The agents and timers: thin, each hands its stream to the pipeline or the processor."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import faust
+
+from stream.adapters.index import IndexHolder
+from stream.contract.topics import INPUT_KINDS
+from stream.settings import Settings
+from stream.worker.pipeline import Pipeline
+
+log = logging.getLogger("moodstream.app")
+INDEX_POLL_S = 30.0
+
+
+def register(
+    app: faust.App,
+    settings: Settings,
+    pipeline: Pipeline,
+    items: Any,
+    holder: IndexHolder | None,
+) -> tuple[Any, Any]:
+    """Add the user-events and item-events agents, their timers and the board's reload."""
+    processor = pipeline.processor
+    input_topic = app.topic(
+        *(settings.topic(k) for k in INPUT_KINDS),
+        partitions=settings.partitions,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    user_events = app.agent(input_topic, name="user-events")(pipeline.run)
+
+    async def item_updates(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            processor.fold_item(event.value, items)
+
+    item_agent = app.agent(pipeline.outputs.item_events, name="item-events")(item_updates)
+
+    @items.on_recover
+    async def reload_items() -> None:
+        """The board mirrors the table: rebuild it once the changelog is replayed."""
+        loaded = processor.reload_items(items)
+        log.info("item board reloaded: %d items", loaded)
+
+    app.timer(max(settings.recommend_interval_ms, 50) / 1000.0)(pipeline.flush_coalesced)
+    if holder is not None:
+        _watch_index(app, pipeline, items, holder)
+    return user_events, item_agent
+
+
+def _watch_index(app: faust.App, pipeline: Pipeline, items: Any, holder: IndexHolder) -> None:
+    async def reload_index() -> None:
+        """Swap in a newer index version written into the same folder (atomic rename)."""
+        if await asyncio.get_running_loop().run_in_executor(None, holder.reload):
+            pipeline.processor.swap_index(holder.index, items)
+            pipeline.metrics.index_items.set(len(holder.index.ids()))
+            log.info("now serving index %s", holder.version)
+        elif holder.last_error:
+            log.warning("index reload failed: %s", holder.last_error)
+
+    app.timer(INDEX_POLL_S)(reload_index)

@@ -1,0 +1,75 @@
+"""The worker's Prometheus metrics, in a registry of its own per app (no process-global state)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+
+@dataclass
+class Metrics:
+    """What one worker exports on /metrics."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.events = Counter(
+            "moodstream_events_total", "valid events folded", ["kind"], registry=r
+        )
+        self.dead = Counter(
+            "moodstream_dead_letters_total",
+            "values sent to the dead-letter topic",
+            ["kind"],
+            registry=r,
+        )
+        self.duplicates = Counter(
+            "moodstream_duplicates_total", "events dropped as already seen", registry=r
+        )
+        self.erasures = Counter("moodstream_erasures_total", "users erased", registry=r)
+        self.recommendations = Counter(
+            "moodstream_recommendations_total", "recommendations emitted", registry=r
+        )
+        self.latency = Histogram(
+            "moodstream_event_to_recommendation_seconds",
+            "event time to emit",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.batch = Histogram(
+            "moodstream_batch_size",
+            "events per micro-batch",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+            registry=r,
+        )
+        self.provider = Info(
+            "moodstream_model", "model version and ONNX Runtime provider", registry=r
+        )
+        self.index_items = Gauge("moodstream_index_items", "items in the served index", registry=r)
+        # Which side of the pipeline is the bottleneck: much waiting means the model is.
+        self.score_wait = Counter(
+            "moodstream_score_wait_seconds",
+            "time the folding task waited for a piece's scores",
+            registry=r,
+        )
+        self.fold_time = Counter(
+            "moodstream_fold_seconds",
+            "time spent folding, ranking and sending scored pieces",
+            registry=r,
+        )
+
+    def describe(self, model: Any, index: Any) -> None:
+        """Model, provider and index versions; the model adds its own inference metrics."""
+        register = getattr(model, "register_metrics", None)
+        if register is not None:
+            register(self.registry)  # inference latency, batch sizes, provider
+        self.provider.info(
+            {
+                "model_version": model.version,
+                "provider": str(getattr(model, "provider", "unknown")),
+                "index_version": index.version,
+            }
+        )
+        self.index_items.set(len(index.ids()))
