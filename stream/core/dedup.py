@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 CAPACITY = 48
 _ENTRY = struct.Struct("<QI")  # id hash, seconds since ``base_s``
+_SPAN = 1 << 31
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,11 @@ def hash_id(event_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "little")
 
 
+def contains(state: DedupState, event_id: str) -> bool:
+    key = hash_id(event_id)
+    return any(h == key for h, _ in state.entries)
+
+
 def fold(
     state: DedupState, event_id: str, ts_ms: int, *, window_s: int, capacity: int = CAPACITY
 ) -> tuple[DedupState, bool]:
@@ -44,8 +50,10 @@ def fold(
     key = hash_id(event_id)
     if any(h == key for h, _ in state.entries):
         return state, False
-    now_s = ts_ms // 1000
+    now_s = max(ts_ms // 1000, 0)
     horizon = now_s - window_s
-    kept = [(h, ts) for h, ts in state.entries if ts >= horizon]
-    kept.append((key, max(now_s, 0)))
+    # Entries are packed as offsets of 32 bits: one more than 68 years from this event is far
+    # outside any window and would not fit beside it (a ts in the year 3000, then a ts of 0).
+    kept = [(h, ts) for h, ts in state.entries if ts >= horizon and abs(ts - now_s) < _SPAN]
+    kept.append((key, now_s))
     return DedupState(tuple(kept[-capacity:])), True
