@@ -94,7 +94,9 @@ def _faust_app(settings: Settings) -> faust.App:
         web_host="127.0.0.1",
         consumer_auto_offset_reset="earliest",
         producer_linger=settings.linger_ms / 1000.0,
-        stream_wait_empty=False,
+        stream_wait_empty=True,  # a rebalance waits until in-flight pieces are folded (README)
+        consumer_group_instance_id=settings.instance_id or None,
+        broker_session_timeout=settings.session_timeout_s,
         autodiscover=False,
         logging_config=None,
     )
