@@ -207,7 +207,8 @@ class Pipeline:
             now_ms=now_ms(),
         )
         self.metrics.dead.labels(exc.kind).inc()
-        log.info("dead letter %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, exc)
+        # The kind only: a schema error's message can quote the value (user text, ids).
+        log.info("dead letter %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, exc.kind)
         await self.outputs.deadletters.send(key=msg.key, value=record.to_json_dict())
 
 
