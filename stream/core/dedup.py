@@ -7,9 +7,10 @@ count and in event time so the state stays small (a 64-bit hash per id, 12 bytes
 from __future__ import annotations
 
 import base64
-import hashlib
 import struct
 from dataclasses import dataclass
+
+from stream.core.digest import digest8_int
 
 CAPACITY = 48
 _ENTRY = struct.Struct("<QI")  # id hash, seconds since ``base_s``
@@ -35,7 +36,7 @@ class DedupState:
 
 
 def hash_id(event_id: str) -> int:
-    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "little")
+    return digest8_int(event_id)
 
 
 def contains(state: DedupState, event_id: str) -> bool:
