@@ -42,6 +42,14 @@ def verdicts(r: dict[str, Any]) -> dict[str, str]:
 Rows = list[tuple[str, str]]
 
 
+def _cores_row(label: str, run: dict[str, Any]) -> tuple[str, str]:
+    cpu = run["cpu"]
+    return (
+        f"{label}: worker / broker / others cores",
+        f"{cpu['worker_cores']} / {cpu['broker_cores']} / {cpu['others_cores']}",
+    )
+
+
 def _model_rows(r: dict[str, Any]) -> Rows:
     """Ceiling and mixed rows."""
     rows: Rows = []
@@ -68,11 +76,7 @@ def _model_rows(r: dict[str, Any]) -> Rows:
             ("mixed: events/s that need the model", f"{m['texts_per_s']} texts/s"),
             ("mixed: texts/s vs ceiling", f"{m.get('texts_vs_ceiling', 'n/a')}"),
             ("mixed: recommendations/s", f"{m['recommendations_per_s']}"),
-            (
-                "mixed: worker / broker / others cores",
-                f"{m['cpu']['worker_cores']} / {m['cpu']['broker_cores']} / "
-                f"{m['cpu']['others_cores']}",
-            ),
+            _cores_row("mixed", m),
         ]
     mb = r.get("mixed_openblas_1_thread")
     if mb and "events_per_s" in mb:
@@ -92,11 +96,7 @@ def _clicks_rows(r: dict[str, Any]) -> Rows:
     if k and "events_per_s" in k:
         rows += [
             ("clicks-only: sustained events/s (10-90%)", f"{k['events_per_s']}"),
-            (
-                "clicks-only: worker / broker / others cores",
-                f"{k['cpu']['worker_cores']} / {k['cpu']['broker_cores']} / "
-                f"{k['cpu']['others_cores']}",
-            ),
+            _cores_row("clicks-only", k),
         ]
     kb = r.get("clicks_openblas_1_thread")
     if kb and "events_per_s" in kb:
