@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Sequence
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import ROOT
+from stream.devtools.broker import free_port
 from stream.settings import Settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -72,12 +72,6 @@ QUICK = Plan(
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def worker_settings(base: Settings, name: str, work: Path, **changes: Any) -> Settings:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -176,7 +175,3 @@ def dead_letter(
         key=key[:256] if key else None,
         ts=now_ms,
     )
-
-
-def schema_files() -> list[Path]:
-    return sorted(SCHEMA_DIR.glob("*.v1.json"))

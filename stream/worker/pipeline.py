@@ -228,7 +228,7 @@ def model_threads(configured: int, scorers: int, cores: int | None = None) -> in
     by the ``scorers`` scoring threads (at least one each).
 
     The event loop folds and ranks on the core left over; on 2 cores a model thread on the
-    loop's core fought it for that core (benchmarks/pipeline.py).
+    loop's core fought it for that core (benchmarks/pipeline).
     """
     if configured > 0:
         return configured
