@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from stream.adapters.index import build_index, read_ids, read_manifest
-from stream.adapters.sentiment import model_fingerprint
+from stream.adapters.model_card import model_fingerprint
 from stream.cli.options import pop_settings, settings_options
 from stream.errors import ConfigError, DatasetError, ModelError
 from stream.offline.catalog import (

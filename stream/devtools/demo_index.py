@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 
 from stream.adapters.index import build_index
-from stream.adapters.sentiment import model_fingerprint
+from stream.adapters.model_card import model_fingerprint
 from stream.offline.catalog import embed_documents
 from stream.ports import SentimentModel
 from stream.settings import Settings

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stream.adapters.index import FaissItemIndex, IndexHolder
-from stream.adapters.sentiment import model_fingerprint
+from stream.adapters.model_card import model_fingerprint
 from stream.errors import ConfigError, IndexError_
 from stream.ports import SentimentModel
 from stream.settings import Settings

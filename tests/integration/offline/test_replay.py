@@ -13,7 +13,8 @@ from aiokafka import AIOKafkaProducer
 from click.testing import CliRunner
 
 from stream.adapters.index import FaissItemIndex, build_index
-from stream.adapters.sentiment import OnnxSentimentModel, model_fingerprint
+from stream.adapters.model_card import model_fingerprint
+from stream.adapters.sentiment import OnnxSentimentModel
 from stream.cli import cli
 from stream.contract.topics import INPUT_KINDS
 from stream.devtools.broker import BrokerAddress

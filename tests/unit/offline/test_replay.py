@@ -13,7 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from stream.adapters.index import FaissItemIndex, build_index
-from stream.adapters.sentiment import OnnxSentimentModel, model_fingerprint
+from stream.adapters.model_card import model_fingerprint
+from stream.adapters.sentiment import OnnxSentimentModel
 from stream.cli import cli
 from stream.contract.decoding import validate_value
 from stream.errors import BrokerError, ConfigError
