@@ -211,18 +211,6 @@ class Processor:
                 out.states.pop(rec.user_id, None)
                 out.counts["erasure"] = out.counts.get("erasure", 0) + 1
                 continue
-            item_id = getattr(rec, "item_id", None)
-            if d.kind in ("reviews", "clicks") and item_id not in self.board:
-                out.rejected.append(
-                    (
-                        d,
-                        DeadLetter(
-                            "unknown_item",
-                            f"item_id {item_id!r} is not in index {self.index.version}",
-                        ),
-                    )
-                )
-                continue
             if rec.user_id in held:
                 state, window, _, erased_at = held[rec.user_id]
             else:
@@ -232,7 +220,12 @@ class Processor:
                 state, window = load_user(raw)
                 erased_at = erased_at_of(raw, erasures, rec.user_id)
             if erased_at is not None and int(rec.ts) <= erased_at:
-                out.before_erasure += 1
+                out.before_erasure += 1  # dropped before any dead letter could copy its text
+                continue
+            item_id = getattr(rec, "item_id", None)
+            if d.kind in ("reviews", "clicks") and item_id not in self.board:
+                problem = f"item_id {item_id!r} is not in index {self.index.version}"
+                out.rejected.append((d, DeadLetter("unknown_item", problem)))
                 continue
             window, new = dedup.fold(
                 window, rec.event_id, rec.ts, window_s=self.settings.dedup_window_s

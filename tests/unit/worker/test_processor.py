@@ -241,6 +241,8 @@ def test_events_older_than_an_erasure_stay_dropped_whatever_their_topic(
         ]
     )
     assert late.before_erasure == 2 and late.triggers == {} and "u" not in users
+    unknown = run([review("r9", "u", "no-such-item", "old text of an erased user", 450)])
+    assert unknown.before_erasure == 1 and unknown.rejected == []  # no dead letter keeps it
     back = run([chat("c2", "u", "I am back", 600)])
     assert back.counts == {"chats": 1} and users["u"]["erased_at"] == 500
     stale = run([review("r0", "u", "item-2", "old review", 450, 5), chat("c3", "u", "new", 700)])
