@@ -120,64 +120,91 @@ def _simulate(
     user_params = UserParams.from_settings(
         settings, evidence=params.evidence, recommend_interval_ms=0
     )
-    item_params = ItemParams.from_settings(settings)
-    users: dict[str, UserState] = {}
-    items: dict[str, ItemState] = {}
-    pops: dict[str, Popularity] = {}
+    replay = _Replay(tl, variant, rankers, user_params, ItemParams.from_settings(settings))
     snaps = Snapshots(tl, model_sha)
     pop_n = depth + user_params.seen_max
-    pop_hl = item_params.popularity_half_life_s
-
-    def affect(item_id: str) -> Any:
-        state = items.get(item_id)
-        return None if state is None else state.affect
-
-    ranks: list[list[int]] = [[] for _ in rankers]
-    tops: list[list[tuple[str, ...]]] = [[] for _ in rankers]
-    catalog: list[int] = []
     for start, end in tl.groups:
         now = int(tl.ts[start])
         if until_ms is not None and now >= until_ms:
             break
         snaps.advance(now)
-        index = snaps.index
         tests = [i for i in range(start, end) if tl.test[i]]
         if tests:
-            members = snaps.members
-            popular = top_popular(
-                ((k, p) for k, p in pops.items() if k in members), pop_n, now, pop_hl
-            )
-            for i in tests:
-                e = tl.events[i]
-                state = users[e.user_id]
-                catalog.append(len(members))
-                for r, rp in enumerate(rankers):
-                    rec = recommend(
-                        state,
-                        index=index,
-                        affect=affect,
-                        popular=popular,
-                        rank_params=rp,
-                        user_params=user_params,
-                        now_ms=now,
-                        n_candidates=settings.candidates,
-                    )
-                    ids = [x.item_id for x in rec.items]
-                    ranks[r].append(ids.index(e.item_id) + 1 if e.item_id in ids else 0)
-                    tops[r].append(tuple(ids[: protocol.k]))
+            replay.rank(tests, snaps, now, pop_n, settings.candidates, protocol.k)
             steps.advance(len(tests))
-        for i in range(start, end):
-            e = tl.events[i]
+        replay.fold(range(start, end), snaps)
+    cat = np.asarray(replay.catalog, dtype=np.int64)
+    return [
+        PointResults(np.asarray(r, dtype=np.int64), t, cat)
+        for r, t in zip(replay.ranks, replay.tops, strict=True)
+    ]
+
+
+class _Replay:
+    """The core's states during one replay, and what was ranked at the test points so far."""
+
+    def __init__(
+        self,
+        tl: Timeline,
+        variant: Variant,
+        rankers: list[RankParams],
+        user_params: UserParams,
+        item_params: ItemParams,
+    ) -> None:
+        self.tl, self.variant, self.rankers = tl, variant, rankers
+        self.user_params, self.item_params = user_params, item_params
+        self.users: dict[str, UserState] = {}
+        self.items: dict[str, ItemState] = {}
+        self.pops: dict[str, Popularity] = {}
+        self.ranks: list[list[int]] = [[] for _ in rankers]
+        self.tops: list[list[tuple[str, ...]]] = [[] for _ in rankers]
+        self.catalog: list[int] = []
+
+    def affect(self, item_id: str) -> Any:
+        state = self.items.get(item_id)
+        return None if state is None else state.affect
+
+    def rank(
+        self, tests: list[int], snaps: Snapshots, now: int, pop_n: int, candidates: int, k: int
+    ) -> None:
+        """Rank every test point of a group from the states before it, with every ranker."""
+        members = snaps.members
+        popular = top_popular(
+            ((key, p) for key, p in self.pops.items() if key in members),
+            pop_n,
+            now,
+            self.item_params.popularity_half_life_s,
+        )
+        for i in tests:
+            e = self.tl.events[i]
+            state = self.users[e.user_id]
+            self.catalog.append(len(members))
+            for r, rp in enumerate(self.rankers):
+                rec = recommend(
+                    state,
+                    index=snaps.index,
+                    affect=self.affect,
+                    popular=popular,
+                    rank_params=rp,
+                    user_params=self.user_params,
+                    now_ms=now,
+                    n_candidates=candidates,
+                )
+                ids = [x.item_id for x in rec.items]
+                self.ranks[r].append(ids.index(e.item_id) + 1 if e.item_id in ids else 0)
+                self.tops[r].append(tuple(ids[:k]))
+
+    def fold(self, rows: range, snaps: Snapshots) -> None:
+        """Fold the events ``rows`` into the user and item states."""
+        index = snaps.index
+        for i in rows:
+            e = self.tl.events[i]
             vector = None
             if index is not None and e.item_id in snaps.members:
                 vector = index.vectors([e.item_id])[0]
-            obs = observe(tl, i, variant, vector)
-            state = users.get(e.user_id) or UserState()
-            users[e.user_id], _ = fold_user(state, obs, user_params)
-            items[e.item_id], _ = fold_item(items.get(e.item_id) or ItemState(), obs, item_params)
-            pops[e.item_id] = items[e.item_id].popularity
-    cat = np.asarray(catalog, dtype=np.int64)
-    return [
-        PointResults(np.asarray(r, dtype=np.int64), t, cat)
-        for r, t in zip(ranks, tops, strict=True)
-    ]
+            obs = observe(self.tl, i, self.variant, vector)
+            state = self.users.get(e.user_id) or UserState()
+            self.users[e.user_id], _ = fold_user(state, obs, self.user_params)
+            item = self.items.get(e.item_id) or ItemState()
+            self.items[e.item_id], _ = fold_item(item, obs, self.item_params)
+            self.pops[e.item_id] = self.items[e.item_id].popularity
