@@ -8,10 +8,10 @@ from typing import Any
 
 import faust
 
-from stream.adapters.index import IndexHolder
 from stream.contract.topics import INPUT_KINDS
 from stream.settings import Settings
 from stream.worker.pipeline import Pipeline
+from stream.worker.serving import IndexHolder
 
 log = logging.getLogger("moodstream.app")
 INDEX_POLL_S = 30.0

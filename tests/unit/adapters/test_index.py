@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +9,6 @@ import pytest
 
 from stream.adapters.index import (
     FaissItemIndex,
-    IndexHolder,
     build_index,
     make_index,
     read_ids,
@@ -154,43 +152,6 @@ def test_loading_checks_model_dim_and_files(flat_dir: Path, tmp_path: Path) -> N
     (broken / "manifest.json").write_text("{not json")
     with pytest.raises(IndexError_, match="cannot read"):
         FaissItemIndex.load(broken)
-
-
-def test_holder_swaps_to_a_rebuilt_index_and_survives_a_broken_one(tmp_path: Path) -> None:
-    folder = tmp_path / "live"
-    first = build_index(ids_for(50), clustered(50, seed=1), folder, SHA)
-    holder = IndexHolder(folder)
-    old = holder.index
-    assert holder.version == first.version and not holder.reload()  # same version: no swap
-
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def reader() -> None:
-        query = clustered(1, seed=3)
-        while not stop.is_set():
-            idx = holder.index  # one snapshot per request
-            try:
-                _, ids = idx.search(query, 5)
-                idx.vectors(ids[0])
-            except BaseException as exc:  # pragma: no cover - the assertion below reports it
-                errors.append(exc)
-
-    thread = threading.Thread(target=reader)
-    thread.start()
-    try:
-        second = build_index(ids_for(80, "new"), clustered(80, seed=2), folder, SHA)
-        assert holder.reload() and holder.version == second.version != first.version
-    finally:
-        stop.set()
-        thread.join()
-    assert not errors
-    assert holder.index.ids()[0] == "new00000"
-    assert old.search(clustered(1, seed=3), 1)[1][0][0].startswith("it")  # old readers unharmed
-
-    (folder / "manifest.json").write_text(json.dumps({"version": "v3"}))
-    assert not holder.reload()
-    assert holder.version == second.version and "missing fields" in (holder.last_error or "")
 
 
 def test_centering_removes_a_shared_direction_and_keeps_topics(tmp_path: Path) -> None:
