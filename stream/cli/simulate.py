@@ -136,9 +136,12 @@ async def _produce(
         if create_topics:
             await _ensure_topics(servers, settings)
         await producer.start()
+    except BrokerError:
+        await producer.stop()
+        raise
     except (KafkaError, OSError) as exc:
         await producer.stop()
-        raise BrokerError(f"cannot reach Kafka at {servers}: {exc}") from None
+        raise BrokerError(f"cannot reach the Kafka broker at {servers}: {exc}") from None
     loop = asyncio.get_running_loop()
     start_ms = sim.config.start_ms
     t0 = loop.time()
