@@ -295,11 +295,9 @@ def test_cli_stops_early_when_the_index_knows_none_of_the_items(
     ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "recs.jsonl"
+    flags = ["--model-dir", settings.model_dir, "--index-dir", settings.index_dir]
     with pytest.raises(SystemExit) as exit_:
-        main(
-            ["replay", "--dataset", str(path), "--out", str(out), "--no-progress"]
-            + ["--model-dir", settings.model_dir, "--index-dir", settings.index_dir]
-        )
+        main(["replay", "--dataset", str(path), "--out", str(out), "--no-progress", *flags])
     assert exit_.value.code == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith("moodstream: error: index ")
