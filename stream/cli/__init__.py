@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "produce": ("stream.cli.topics:produce", "Send JSON lines to a topic, validated first."),
     "tail": ("stream.cli.topics:tail", "Print a topic's records as they arrive."),
     "topics": ("stream.cli.topics:topics", "Create or check the worker's topics."),
+    "state": ("stream.cli.state:state", "Show a user's mood, taste and recent items."),
+    "deadletters": ("stream.cli.deadletters:deadletters", "Inspect and re-drive dead letters."),
     "score": ("stream.cli.score:score", "Score texts (one per line) with the sentiment model."),
     "export": ("export.cli:export", "Train the model heads and export ONNX (needs [export])."),
     "index": ("stream.cli.index:index", "Build item indexes."),

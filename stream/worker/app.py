@@ -71,7 +71,7 @@ def make_app(
         {settings.topic(k): k for k in INPUT_KINDS},
     )
     user_events, item_updates = agents.register(app, settings, pipeline, items, holder)
-    web.register(app, metrics, processor)
+    web.register(app, metrics, processor, users)
     return MoodstreamApp(
         app, settings, metrics, processor, pipeline, users, items, user_events, item_updates
     )
