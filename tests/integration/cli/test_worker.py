@@ -19,6 +19,7 @@ import pytest
 from stream.adapters.kafka import topic_partitions
 from stream.contract.topics import worker_topics
 from stream.devtools.broker import free_port
+from stream.devtools.demo import fetch_metrics
 from stream.settings import Settings
 from tests.integration.harness import WorkerProcess, consume, create_topics, run, worker_env
 
@@ -97,6 +98,13 @@ def test_worker_then_produce_on_a_new_broker_gives_a_recommendation(
         assert _status(port, "/health") == 200
         assert _status(port, "/table/users/newcomer/") == 404
         assert _status(port, "/router/") == 404
+        lag: dict[str, float] = {}
+        deadline = time.monotonic() + 20
+        while not lag and time.monotonic() < deadline:  # measured every 5 s
+            lag = {k: v for k, v in fetch_metrics(port).items() if "consumer_lag" in k}
+            time.sleep(0.5)
+        assert any(settings.topic("reviews") in k for k in lag), lag
+        assert all(v >= 0 for v in lag.values())
     finally:
         assert proc.stop() == 0
     assert "PartitionsMismatch" not in proc.log()
