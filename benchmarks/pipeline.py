@@ -222,7 +222,8 @@ def measure_ceiling(
 
 
 async def _create_topics(bootstrap: str, settings: Settings) -> None:
-    from stream.contract.topics import ALL_KINDS, ensure_topics
+    from stream.adapters.kafka import ensure_topics
+    from stream.contract.topics import ALL_KINDS
 
     await ensure_topics(bootstrap, [settings.topic(k) for k in ALL_KINDS], settings.partitions)
     await asyncio.sleep(1.0)  # partition leaders elected: no NotLeader retries while producing
