@@ -26,7 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tail": ("stream.cli.topics:tail", "Print a topic's records as they arrive."),
     "topics": ("stream.cli.topics:topics", "Create or check the worker's topics."),
     "state": ("stream.cli.state:state", "Show a user's mood, taste and recent items."),
-    "deadletters": ("stream.cli.deadletters:deadletters", "Inspect and re-drive dead letters."),
+    "deadletters": (
+        "stream.cli.deadletters:deadletters",
+        "Re-send dead letters to their source topics.",
+    ),
     "score": ("stream.cli.score:score", "Score texts (one per line) with the sentiment model."),
     "export": ("export.cli:export", "Train the model heads and export ONNX (needs [export])."),
     "index": ("stream.cli.index:index", "Build item indexes."),
