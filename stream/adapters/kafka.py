@@ -123,18 +123,22 @@ async def connect(client: _Startable, target: Settings | str) -> None:
         await asyncio.wait_for(client.start(), timeout)
     except (KafkaError, OSError, TimeoutError) as exc:
         await _close(client)
+        secured = isinstance(target, Settings) and target.security_protocol != "PLAINTEXT"
         raise BrokerError(
-            f"cannot reach the Kafka broker at {_servers(target)} ({_reason(exc, timeout)}); "
-            "is it running, and is --broker / MOODSTREAM_BROKER right?"
+            f"cannot reach the Kafka broker at {_servers(target)} "
+            f"({_reason(exc, timeout, secured)}); is it running, and is --broker / "
+            "MOODSTREAM_BROKER right?"
         ) from None
 
 
-def _reason(exc: BaseException, timeout: float) -> str:
+def _reason(exc: BaseException, timeout: float, secured: bool) -> str:
     from aiokafka.errors import KafkaConnectionError
 
     if isinstance(exc, TimeoutError):
         return f"no answer within {timeout:g}s"
     if isinstance(exc, KafkaConnectionError) and "bootstrap" in str(exc):
+        if secured:  # aiokafka reports a refused login like a refused connection
+            return "connection or authentication failed: check the --sasl-* and --ssl-* settings"
         return "connection failed"
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
