@@ -2,18 +2,25 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
+# Two installs: the runtime (what `make demo` and `moodstream worker` need: no torch) and, on top,
+# the dev tools plus the [export] extra (torch, transformers) for the tests, which test the export.
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test faults lint broker-jars clean
+.PHONY: demo test faults lint train broker-jars clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] in {(3, 11), (3, 12)} else "moodstream needs Python 3.11 or 3.12")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,export]'
+	$(BIN)/pip install --quiet -e .
 	touch $(STAMP)
+
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,export]'
+	touch $(DEV_STAMP)
 
 $(VENV): $(STAMP)
 
@@ -23,15 +30,19 @@ broker-jars: $(STAMP)
 demo: $(STAMP) broker-jars
 	$(BIN)/moodstream demo $(DEMO_ARGS)
 
-test: $(STAMP) broker-jars
+test: $(DEV_STAMP) broker-jars
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # The fault suite alone (it is part of `make test` too), its figures in benchmarks/results/faults.md.
-faults: $(STAMP) broker-jars
+faults: $(DEV_STAMP) broker-jars
 	rm -f benchmarks/results/faults.md
 	MOODSTREAM_FAULTS_REPORT=benchmarks/results/faults.md $(BIN)/python -m pytest -q -s tests/integration/faults
 
-lint: $(STAMP)
+# Retrain the heads and re-export the model (torch): `make train TRAIN_ARGS="--help"`.
+train: $(DEV_STAMP)
+	$(BIN)/moodstream export train $(TRAIN_ARGS)
+
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check stream export tests benchmarks
 	$(BIN)/ruff format --check stream export tests benchmarks
 	$(BIN)/mypy

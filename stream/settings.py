@@ -18,8 +18,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "moodstream-minilm-v1"
 
 
-def _opt(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+def _opt(default: Any, help: str, *, secret: bool = False) -> Any:
+    return field(default=default, repr=not secret, metadata={"help": help, "secret": secret})
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,24 @@ class Settings:
     store: str = _opt("memory://", "table store: memory:// or rocksdb://")
     data_dir: str = _opt(".moodstream/worker", "worker data directory (RocksDB tables)")
     web_port: int = _opt(6066, "port of the metrics/health web endpoint")
+    web_host: str = _opt(
+        "127.0.0.1", "address the web endpoint binds (127.0.0.1: this machine only; 0.0.0.0: all)"
+    )
+    allow_topic_creation: bool = _opt(
+        True,
+        "the worker creates the topics it needs; false: it only checks them (create them with "
+        "`moodstream topics create`)",
+    )
+    connect_timeout_s: float = _opt(10.0, "give up reaching the broker after this many seconds")
+    security_protocol: str = _opt(
+        "PLAINTEXT", "Kafka security protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+    )
+    sasl_mechanism: str = _opt("PLAIN", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+    sasl_username: str = _opt("", "SASL user name")
+    sasl_password: str = _opt("", "SASL password (prefer the environment variable)", secret=True)
+    ssl_cafile: str = _opt("", "CA bundle (PEM) to verify the brokers (empty: system CAs)")
+    ssl_certfile: str = _opt("", "client certificate (PEM) for mutual TLS")
+    ssl_keyfile: str = _opt("", "client private key (PEM) for mutual TLS")
     model_dir: str = _opt(str(DEFAULT_MODEL_DIR), "folder of the shipped ONNX model + card")
     model_variant: str = _opt("auto", "auto, int8 (CPU) or fp16 (GPU)")
     providers: str = _opt("auto", "ONNX Runtime providers: auto or a comma list")
@@ -83,6 +101,10 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
 def env_name(field_name: str) -> str:
     return ENV_PREFIX + field_name.upper()
 
@@ -97,11 +119,29 @@ def _coerce(kind: Callable[[str], _T], raw: str, name: str) -> _T:
         raise ConfigError(f"{env_name(name)}={raw!r} is not a valid {kind.__name__}") from exc
 
 
+def parse_bool(raw: str) -> bool:
+    """``true/false``, ``1/0``, ``yes/no``, ``on/off`` (any case)."""
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(raw)
+
+
+parse_bool.__name__ = "bool"
+
+
 def from_mapping(values: Mapping[str, Any]) -> Settings:
     """Build settings from explicit values (None = unset; the CLI fills them from flags, then
     ``MOODSTREAM_*`` env), then defaults."""
     chosen: dict[str, Any] = {}
-    types = {"int": int, "float": float, "str": str}
+    types: dict[str, Callable[[str], Any]] = {
+        "int": int,
+        "float": float,
+        "str": str,
+        "bool": parse_bool,
+    }
     for f in fields(Settings):
         kind = types[str(f.type)]
         value = values.get(f.name)
@@ -114,6 +154,28 @@ def from_mapping(values: Mapping[str, Any]) -> Settings:
 def validate(settings: Settings) -> None:
     if settings.partitions < 1:
         raise ConfigError("partitions must be >= 1")
+    if settings.replication < 1:
+        raise ConfigError("replication must be >= 1")
+    if settings.connect_timeout_s <= 0:
+        raise ConfigError("connect_timeout_s must be > 0")
+    if settings.security_protocol not in SECURITY_PROTOCOLS:
+        raise ConfigError(
+            f"security_protocol must be one of {', '.join(SECURITY_PROTOCOLS)}, "
+            f"not {settings.security_protocol!r}"
+        )
+    if settings.security_protocol.startswith("SASL"):
+        if settings.sasl_mechanism not in SASL_MECHANISMS:
+            raise ConfigError(
+                f"sasl_mechanism must be one of {', '.join(SASL_MECHANISMS)}, "
+                f"not {settings.sasl_mechanism!r}"
+            )
+        if not settings.sasl_username or not settings.sasl_password:
+            raise ConfigError(
+                f"security_protocol {settings.security_protocol} needs sasl_username and "
+                "sasl_password (MOODSTREAM_SASL_USERNAME, MOODSTREAM_SASL_PASSWORD)"
+            )
+    if bool(settings.ssl_certfile) != bool(settings.ssl_keyfile):
+        raise ConfigError("ssl_certfile and ssl_keyfile go together (mutual TLS)")
     if settings.batch_size < 1:
         raise ConfigError("batch_size must be >= 1")
     if settings.batch_events < 1:

@@ -11,7 +11,7 @@ import click
 from stream.settings import Settings, env_name, from_mapping
 
 F = TypeVar("F", bound=Callable[..., Any])
-_TYPES: dict[str, type] = {"int": int, "float": float, "str": str}
+_TYPES: dict[str, Any] = {"int": int, "float": float, "str": str, "bool": click.BOOL}
 
 
 def settings_options(func: F) -> F:
@@ -25,9 +25,26 @@ def settings_options(func: F) -> F:
             default=None,
             envvar=env_name(f.name),
             show_envvar=True,
-            help=f"{f.metadata.get('help', '')} [default: {default}]",
+            help=f"{f.metadata.get('help', '')} [default: {_shown(default)}]",
         )(func)
     return func
+
+
+def _shown(default: Any) -> str:
+    if isinstance(default, bool):
+        return str(default).lower()
+    return repr(default) if default == "" else str(default)
+
+
+def quiet_kafka_logs() -> None:
+    """Keep aiokafka's log lines (reconnect warnings, tracebacks) off a command's output: the
+    command reports what went wrong itself, in one line."""
+    import logging
+
+    for name in ("aiokafka", "kafka"):
+        logger = logging.getLogger(name)
+        logger.addHandler(logging.NullHandler())
+        logger.propagate = False
 
 
 def pop_settings(kwargs: dict[str, Any], **overrides: Any) -> Settings:

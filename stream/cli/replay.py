@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -12,6 +13,30 @@ import click
 
 from stream.cli.options import pop_settings, settings_options
 from stream.errors import ConfigError
+
+
+def _named_items(records: Iterable[Any]) -> set[str]:
+    """The item ids the records' values name (a cheap parse; decoding proper happens later)."""
+    found: set[str] = set()
+    for record in records:
+        try:
+            value = json.loads(record.value) if record.value is not None else None
+        except (ValueError, UnicodeDecodeError):
+            continue
+        if isinstance(value, dict) and isinstance(value.get("item_id"), str):
+            found.add(value["item_id"])
+    return found
+
+
+def _refuse_a_foreign_index(records: Iterable[Any], index_ids: Iterable[str], version: str) -> None:
+    """Stop before scoring anything when the index knows none of the items: every review and
+    click would become an unknown_item dead letter and the replay would say nothing useful."""
+    named = _named_items(records)
+    if named and named.isdisjoint(index_ids):
+        raise ConfigError(
+            f"index {version} knows none of the {len(named)} item(s) the records name: give "
+            "--index-dir an index of them (moodstream index build --from-reviews FILE)"
+        )
 
 
 @click.command("replay")
@@ -90,6 +115,7 @@ def replay(
     model = OnnxSentimentModel.from_settings(settings)
     settings = with_demo_index(settings, model)
     index = load_index(settings, model)
+    _refuse_a_foreign_index(records, index.ids(), index.version)
     processor = Processor(settings, model, index)
 
     sink: IO[str] | None = None

@@ -1,7 +1,9 @@
 """``moodstream score FILE|-``: sentiment and emotions of one text per line, in batches.
 
 One output line per input line, in input order, so the result pastes next to the input. An empty
-line scores neutral with low confidence; a line longer than the model's window is cut and flagged.
+line scores neutral with low confidence; a line longer than the model's window is cut, and bytes
+that are not UTF-8 are replaced: both are flagged (``--json``) and counted on stderr at the end,
+so nobody mistakes the score of a cut or repaired text for the score of the text they sent.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import IO, Any
 
@@ -17,14 +20,47 @@ import click
 
 from stream.cli.options import pop_settings, settings_options
 from stream.core.labels import ekman, emotion_labels, sentiment_labels, top_emotions
+from stream.errors import ConfigError
 from stream.ports import EKMAN, EMOTIONS, SENTIMENTS, Scores
 
 TOP_EMOTIONS = 3
 
 
-def _lines(stream: IO[str]) -> Iterator[str]:
-    for line in stream:
-        yield line.rstrip("\r\n")
+@dataclass
+class _Notes:
+    """Line numbers (1-based) whose text was repaired or cut before scoring."""
+
+    replaced: list[int] = field(default_factory=list)
+    truncated: list[int] = field(default_factory=list)
+
+    def lines(self, max_length: int) -> list[str]:
+        out = []
+        if self.replaced:
+            out.append(
+                f"score: {len(self.replaced)} line(s) held bytes that are not UTF-8, replaced by "
+                f"U+FFFD before scoring: line(s) {_numbers(self.replaced)}"
+            )
+        if self.truncated:
+            out.append(
+                f"score: {len(self.truncated)} text(s) longer than the model's {max_length}-token "
+                f"window were cut and scored on their start: line(s) {_numbers(self.truncated)}"
+            )
+        return out
+
+
+def _numbers(numbers: list[int], shown: int = 10) -> str:
+    text = ", ".join(map(str, numbers[:shown]))
+    return text + (f" and {len(numbers) - shown} more" if len(numbers) > shown else "")
+
+
+def _lines(stream: IO[bytes], notes: _Notes) -> Iterator[str]:
+    for number, raw in enumerate(stream, 1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("utf-8", errors="replace")
+            notes.replaced.append(number)
+        yield text.rstrip("\r\n")
 
 
 def _chunks(lines: Iterable[str], size: int) -> Iterator[list[str]]:
@@ -33,13 +69,13 @@ def _chunks(lines: Iterable[str], size: int) -> Iterator[list[str]]:
         yield chunk
 
 
-def _open(source: str) -> IO[str]:
+def _open(source: str) -> IO[bytes]:
     if source == "-":
-        return click.get_text_stream("stdin", encoding="utf-8", errors="replace")
+        return click.get_binary_stream("stdin")
     try:
-        return open(source, encoding="utf-8", errors="replace")
+        return open(source, "rb")
     except OSError as exc:
-        raise click.ClickException(f"cannot read {source}: {exc.strerror}") from exc
+        raise ConfigError(f"cannot read {source}: {exc.strerror}") from None
 
 
 def _round(x: float) -> float:
@@ -56,7 +92,9 @@ def format_plain(scores: Scores) -> list[str]:
     ]
 
 
-def format_json(scores: Scores, thresholds: Any) -> list[str]:
+def format_json(
+    scores: Scores, thresholds: Any, replaced: Sequence[bool] | None = None
+) -> list[str]:
     """One JSON object per text (see ``moodstream score --help``)."""
     labels = sentiment_labels(scores.sentiment)
     above = emotion_labels(scores.emotions, thresholds)
@@ -71,6 +109,7 @@ def format_json(scores: Scores, thresholds: Any) -> list[str]:
             "emotion_labels": above[i],
             "ekman": dict(zip(EKMAN, map(_round, groups[i]), strict=True)),
             "truncated": bool(scores.truncated[i]),
+            "replaced_bytes": bool(replaced[i]) if replaced is not None else False,
         }
         out.append(json.dumps(record, ensure_ascii=False))
     return out
@@ -83,7 +122,7 @@ def format_json(scores: Scores, thresholds: Any) -> list[str]:
     "as_json",
     is_flag=True,
     help="one JSON object per line: label, valence, sentiment, emotions, emotion_labels "
-    "(at the card's thresholds), ekman, truncated",
+    "(at the card's thresholds), ekman, truncated, replaced_bytes (not UTF-8)",
 )
 @click.option("--no-verify", is_flag=True, help="skip the sha256 check of the model files")
 @settings_options
@@ -95,7 +134,7 @@ def score(source: str, as_json: bool, no_verify: bool, **kwargs: Any) -> None:
     settings = pop_settings(kwargs)
     level = logging.getLevelName(settings.log_level.upper())
     if not isinstance(level, int):
-        raise click.ClickException(f"unknown log level {settings.log_level!r}")
+        raise ConfigError(f"unknown log level {settings.log_level!r}")
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
     stream = _open(source)
     # Imported here so `moodstream --help` never loads ONNX Runtime.
@@ -104,10 +143,18 @@ def score(source: str, as_json: bool, no_verify: bool, **kwargs: Any) -> None:
     try:
         model = OnnxSentimentModel.from_settings(settings, verify=not no_verify)
         thresholds = model.card.thresholds
-        for chunk in _chunks(_lines(stream), settings.batch_size):
+        notes = _Notes()
+        first = 1
+        for chunk in _chunks(_lines(stream, notes), settings.batch_size):
             scores = model.predict(chunk)
-            rows = format_json(scores, thresholds) if as_json else format_plain(scores)
+            numbers = range(first, first + len(chunk))
+            notes.truncated += [n for n, cut in zip(numbers, scores.truncated, strict=True) if cut]
+            replaced = [n in notes.replaced for n in numbers]
+            first += len(chunk)
+            rows = format_json(scores, thresholds, replaced) if as_json else format_plain(scores)
             click.echo("\n".join(rows))
     finally:
         if source != "-":
             stream.close()
+    for line in notes.lines(model.card.max_length):
+        click.echo(line, err=True)

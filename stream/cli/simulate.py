@@ -22,6 +22,7 @@ import click
 
 from stream.adapters.kafka import bootstrap_servers, ensure_topics, make_producer
 from stream.cli.options import pop_settings, settings_options
+from stream.contract.topics import INPUT_KINDS
 from stream.errors import BrokerError, ConfigError
 from stream.settings import Settings
 from stream.sim.simulate import (
@@ -113,9 +114,9 @@ def _write_catalog(path: str, sim: Simulation) -> None:
 
 
 async def _ensure_topics(servers: str, settings: Settings) -> None:
-    """Create missing input topics with the worker's partition count (co-partitioning)."""
-    names = [settings.topic(k) for k in KINDS]
-    await ensure_topics(servers, names, settings.partitions, settings.replication)
+    """Create missing input topics (erasure included) with the worker's partition count."""
+    names = [settings.topic(k) for k in INPUT_KINDS]
+    await ensure_topics(settings, names, settings.partitions, settings.replication)
 
 
 async def _produce(
@@ -131,14 +132,17 @@ async def _produce(
 
     servers = bootstrap_servers(settings.broker)
     topics = {kind: settings.topic(kind) for kind in KINDS}
-    producer = make_producer(servers, linger_ms=5)
+    producer = make_producer(settings, linger_ms=5)  # the settings carry any SASL/TLS options
     try:
         if create_topics:
             await _ensure_topics(servers, settings)
         await producer.start()
+    except BrokerError:
+        await producer.stop()
+        raise
     except (KafkaError, OSError) as exc:
         await producer.stop()
-        raise BrokerError(f"cannot reach Kafka at {servers}: {exc}") from None
+        raise BrokerError(f"cannot reach the Kafka broker at {servers}: {exc}") from None
     loop = asyncio.get_running_loop()
     start_ms = sim.config.start_ms
     t0 = loop.time()

@@ -1,4 +1,9 @@
-"""``moodstream produce`` and ``moodstream tail``: drive and watch the topics without code."""
+"""``moodstream produce``, ``tail`` and ``topics``: drive, watch and set up the topics without code.
+
+None of them creates a topic by accident: ``produce`` and ``tail`` only use topics that exist
+(they ask for the whole topic list, which no broker answers by creating one), and ``topics
+create`` is the one deliberate way besides the worker.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +16,35 @@ from typing import IO, Any
 
 import click
 
-from stream.adapters.kafka import make_consumer, make_producer
-from stream.cli.options import pop_settings, settings_options
+from stream.adapters.kafka import (
+    connect,
+    make_consumer,
+    make_producer,
+    prepare_worker_topics,
+    topic_partitions,
+)
+from stream.cli.options import pop_settings, quiet_kafka_logs, settings_options
 from stream.contract.decoding import decode
-from stream.contract.topics import resolve
-from stream.errors import ConfigError, DeadLetter
+from stream.contract.topics import partition_problems, resolve, worker_topics
+from stream.errors import BrokerError, ConfigError, DeadLetter
 from stream.settings import Settings
+
+PROBLEM_CHARS = 240  # a bad line's report is cut here: the value itself may be 64 KiB
+
+
+def cut(text: str, limit: int = PROBLEM_CHARS) -> str:
+    """One line of at most ``limit`` characters, saying how much was left out."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    return f"{flat[:limit]}... ({len(flat) - limit} more characters)"
+
+
+def _missing_topic(topic: str) -> BrokerError:
+    return BrokerError(
+        f"topic {topic} does not exist: start `moodstream worker` (it creates its topics) or "
+        "run `moodstream topics create` with the worker's --partitions"
+    )
 
 
 def _open(path: str) -> IO[bytes]:
@@ -32,8 +60,10 @@ async def _produce(
     settings: Settings, topic: str, kind: str, lines: list[tuple[int, bytes]], validate: bool
 ) -> tuple[int, list[str]]:
     problems: list[str] = []
+    if topic not in await topic_partitions(settings):
+        raise _missing_topic(topic)
     producer = make_producer(settings, acks="all")
-    await producer.start()
+    await connect(producer, settings)
     sent = 0
     try:
         for number, raw in lines:
@@ -47,7 +77,7 @@ async def _produce(
                         max_text_bytes=settings.max_text_bytes,
                     )
                 except DeadLetter as exc:
-                    problems.append(f"line {number}: {exc.kind}: {exc.message}")
+                    problems.append(cut(f"line {number}: {exc.kind}: {exc.message}"))
                     continue
                 user = getattr(record, "user_id", None)
                 key = user.encode() if user else None
@@ -86,6 +116,7 @@ def produce(topic: str, no_validate: bool, file: str, **kwargs: Any) -> None:
     number and skipped, every other line is still sent, and the exit status is 1.
     """
     settings = pop_settings(kwargs)
+    quiet_kafka_logs()
     kind, full = resolve(settings, topic)
     with _open(file) as handle:
         lines = [(n, line.rstrip(b"\r\n")) for n, line in enumerate(handle, 1)]
@@ -131,14 +162,19 @@ async def _tail(
     limit: int | None,
     idle: float | None,
 ) -> int:
+    from aiokafka import TopicPartition
+
+    partitions = await _wait_for_topic(settings, topic, idle)
+    if partitions is None:
+        return 0
     consumer = make_consumer(
         settings,
-        topic,
         auto_offset_reset="earliest" if from_beginning else "latest",
         enable_auto_commit=False,
         group_id=None,
     )
-    await consumer.start()
+    await connect(consumer, settings)
+    consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
     seen = 0
     try:
         while limit is None or seen < limit:
@@ -160,6 +196,21 @@ async def _tail(
     return seen
 
 
+async def _wait_for_topic(settings: Settings, topic: str, idle: float | None) -> int | None:
+    """The topic's partition count once it exists (None if ``idle`` seconds pass first)."""
+    waited = 0.0
+    while True:
+        counts = await topic_partitions(settings)
+        if topic in counts:
+            return counts[topic]
+        if waited == 0.0:
+            click.echo(f"waiting for topic {topic} to be created (the worker creates it)", err=True)
+        if idle is not None and waited >= idle:
+            return None
+        await asyncio.sleep(1.0)
+        waited += 1.0
+
+
 @click.command()
 @click.option(
     "--topic", "-t", required=True, help="kind (recommendations, deadletter...) or full name"
@@ -177,8 +228,57 @@ def tail(
     idle_timeout: float | None,
     **kwargs: Any,
 ) -> None:
-    """Print the records of a topic as they arrive (pretty, or --json)."""
+    """Print the records of a topic as they arrive (pretty, or --json); never creates it."""
     settings = pop_settings(kwargs)
+    quiet_kafka_logs()
     kind, full = resolve(settings, topic)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_tail(settings, full, kind, as_json, from_beginning, limit, idle_timeout))
+
+
+@click.group()
+def topics() -> None:
+    """Create or check the topics a worker reads and writes (inputs, outputs, internal)."""
+
+
+@topics.command()
+@settings_options
+def create(**kwargs: Any) -> None:
+    """Create the missing topics with --partitions and --replication, for deployments where the
+    worker may not create topics; refuses existing ones with another partition count."""
+    settings = pop_settings(kwargs)
+    quiet_kafka_logs()
+    created = asyncio.run(prepare_worker_topics(settings, create=True))
+    for name in created:
+        click.echo(f"created {name}")
+    click.echo(
+        f"{len(created)} topic(s) created, {len(worker_topics(settings)) - len(created)} "
+        f"already there ({settings.partitions} partition(s), replication {settings.replication})",
+        err=True,
+    )
+
+
+@topics.command()
+@settings_options
+def describe(**kwargs: Any) -> None:
+    """Show each topic's partition count against what the worker needs; exit 1 on a problem."""
+    settings = pop_settings(kwargs)
+    quiet_kafka_logs()
+    specs = worker_topics(settings)
+    existing = asyncio.run(topic_partitions(settings))
+    bad = 0
+    for spec in specs:
+        have = existing.get(spec.name)
+        if have is None:
+            state = "missing"
+        elif have != spec.partitions and spec.strict:
+            state = "MISMATCH"
+        else:
+            state = "ok"
+        bad += state != "ok"
+        shown = "-" if have is None else str(have)
+        click.echo(f"{spec.name:<48} {spec.role:<8} {shown:>3}/{spec.partitions:<3} {state}")
+    for problem in partition_problems(specs, existing, settings):
+        click.echo(problem, err=True)
+    if bad:
+        sys.exit(1)

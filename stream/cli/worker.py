@@ -1,13 +1,24 @@
-"""``moodstream worker``: the Faust agents until SIGTERM/Ctrl-C (graceful: offsets committed)."""
+"""``moodstream worker``: the Faust agents until SIGTERM/Ctrl-C (graceful: offsets committed).
+
+Before Faust starts, the worker reaches the broker (one line and exit 2 if it cannot), refuses
+topics whose partition counts break co-partitioning and creates the missing ones, so no client
+ever makes a 1-partition topic by accident and Faust never meets a PartitionsMismatch later.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import click
 
 from stream.cli.options import pop_settings, settings_options
+from stream.errors import MoodstreamError
+
+
+class WorkerCrashed(MoodstreamError):
+    """The Faust worker stopped on an error: its last line says which."""
 
 
 @click.command()
@@ -15,6 +26,14 @@ from stream.cli.options import pop_settings, settings_options
 def worker(**kwargs: Any) -> None:
     """Consume reviews, chats, clicks and erasures; emit recommendations and dead letters."""
     settings = pop_settings(kwargs)
+    from stream.adapters.kafka import prepare_worker_topics
+
+    kafka_log = logging.getLogger("aiokafka")
+    kafka_log.setLevel(logging.CRITICAL)  # the check reports an unreachable broker in one line
+    try:
+        created = asyncio.run(prepare_worker_topics(settings))
+    finally:
+        kafka_log.setLevel(logging.NOTSET)
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
@@ -24,9 +43,16 @@ def worker(**kwargs: Any) -> None:
     from stream.devtools.demo_index import with_demo_index
     from stream.worker.app import make_app
 
+    log = logging.getLogger("moodstream.worker")
+    if created:
+        log.info(
+            "created %d topic(s) with %d partition(s): %s",
+            len(created),
+            settings.partitions,
+            ", ".join(created),
+        )
     settings = with_demo_index(settings)
     made = make_app(settings)
-    log = logging.getLogger("moodstream.worker")
     processor = made.processor
     log.info(
         "worker %s: broker %s, store %s, model %s on %s, index %s (%d items)",
@@ -38,4 +64,18 @@ def worker(**kwargs: Any) -> None:
         processor.index.version,
         len(processor.index.ids()),
     )
-    Worker(made.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+    runner = Worker(made.app, loglevel=settings.log_level, quiet=True)
+    try:
+        runner.execute_from_commandline()
+    except SystemExit as exit_:
+        reason = runner.crash_reason or made.app.crash_reason
+        if exit_.code not in (0, None) or reason is not None:
+            raise WorkerCrashed(f"the worker crashed: {_describe(reason, exit_.code)}") from None
+        raise
+
+
+def _describe(reason: BaseException | None, code: Any) -> str:
+    if reason is None:
+        return f"exit status {code} (see the log above)"
+    text = " ".join(str(reason).split())
+    return f"{type(reason).__name__}: {text}" if text else type(reason).__name__

@@ -278,7 +278,18 @@ def rank(
         order = mmr(scores, None, params.top_k, 1.0)
 
     out = [RankedItem(ids[i], float(scores[i]), float(rel[i]), float(aff[i])) for i in order]
-    return _fill(out, popular, seen, get_affect, params, now_ms)
+    return _in_order_shown(_fill(out, popular, seen, get_affect, params, now_ms))
+
+
+def _in_order_shown(items: list[RankedItem]) -> list[RankedItem]:
+    """Scores that read in the list's order: MMR may place a more diverse item above one that
+    scored higher, so each shown score is capped at the one above it."""
+    out: list[RankedItem] = []
+    for item in items:
+        if out and item.score > out[-1].score:
+            item = RankedItem(item.item_id, out[-1].score, item.relevance, item.affect)
+        out.append(item)
+    return out
 
 
 def _keep_unseen(ids: Sequence[str], seen: Container[str]) -> list[int]:
@@ -324,9 +335,10 @@ def _fill(
     """Top up to ``top_k`` with popular items; their score never exceeds the last ranked one.
 
     When the whole list is popularity (the ``popularity`` variant, or a cold user with no
-    candidates) the score is the popularity itself.
+    candidates) the score is the popularity, log-scaled to [0, 1].
     """
     by_popularity = params.variant == "popularity" or not ranked
+    pop_max = max((max(p, 0.0) for _, p in popular), default=0.0) or 1.0
     chosen = {r.item_id for r in ranked}
     floor = min(ranked[-1].score, 0.0) if ranked else 0.0
     for item_id, pop_score in popular:
@@ -338,7 +350,9 @@ def _fill(
         aff = 0.0
         if state is not None:
             aff = affect_at(state, now_ms, params.affect_half_life_s).mean(params.affect_prior)
-        score = float(pop_score) if by_popularity else floor
+        # Popularity log-scaled to [0, 1] like the ranker's feature, never a raw count beside
+        # scores near 0-1.
+        score = math.log1p(max(pop_score, 0.0)) / math.log1p(pop_max) if by_popularity else floor
         ranked.append(RankedItem(item_id, score, 0.0, aff))
         chosen.add(item_id)
     return ranked

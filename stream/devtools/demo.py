@@ -53,6 +53,9 @@ class DemoStats:
     def observe_recommendation(self, value: dict[str, Any]) -> None:
         self.recommendations += 1
         self.latencies.append(float(value["latency_ms"]))
+        # Re-insert so the dict's order is the order of the latest recommendation per user: the
+        # view shows its tail (a plain update would keep the users first seen at the end).
+        self.latest.pop(value["user_id"], None)
         self.latest[value["user_id"]] = value
 
     def percentile(self, q: float) -> float | None:
@@ -161,14 +164,19 @@ def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
     )
 
 
+def last_line(log_path: Path) -> str:
+    """The worker's last log line (its own ``moodstream: error:`` line when it refused)."""
+    lines = log_path.read_text("utf-8", "replace").strip().splitlines() or ["(empty log)"]
+    return lines[-1].removeprefix("moodstream: error: ") + f" (log: {log_path})"
+
+
 async def wait_ready(
     port: int, proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 180.0
 ) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            tail = log_path.read_text("utf-8", "replace")[-2000:]
-            raise BrokerError(f"the worker exited ({proc.returncode}); its log ends:\n{tail}")
+            raise BrokerError(f"the worker exited ({proc.returncode}): {last_line(log_path)}")
         try:
             return fetch_health(port)
         except OSError:
@@ -297,7 +305,9 @@ async def run_demo(
                 await asyncio.sleep(0.25)
                 view.update(render(stats))
                 if proc.poll() is not None:
-                    raise BrokerError(f"the worker exited ({proc.returncode}); see {log_path}")
+                    raise BrokerError(
+                        f"the worker exited ({proc.returncode}): {last_line(log_path)}"
+                    )
         await asyncio.sleep(1.5)  # let the last recommendations arrive
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)

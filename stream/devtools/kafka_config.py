@@ -44,7 +44,7 @@ def server_properties(
         "share.coordinator.state.topic.replication.factor": "1",
         "share.coordinator.state.topic.min.isr": "1",
         "group.initial.rebalance.delay.ms": "0",
-        "auto.create.topics.enable": "true",
+        "auto.create.topics.enable": "false",  # only the worker and `topics create` make topics
         "delete.topic.enable": "true",
         "log.retention.check.interval.ms": "10000",
         "num.network.threads": "2",

@@ -15,6 +15,7 @@ from stream.worker.serving import IndexHolder
 
 log = logging.getLogger("moodstream.app")
 INDEX_POLL_S = 30.0
+LAG_POLL_S = 5.0
 
 
 def register(
@@ -47,9 +48,39 @@ def register(
         log.info("item board reloaded: %d items", loaded)
 
     app.timer(max(settings.recommend_interval_ms, 50) / 1000.0)(pipeline.flush_coalesced)
+    _watch_lag(app, pipeline, {settings.topic(k) for k in INPUT_KINDS})
     if holder is not None:
         _watch_index(app, pipeline, items, holder)
     return user_events, item_agent
+
+
+def _watch_lag(app: faust.App, pipeline: Pipeline, inputs: set[str]) -> None:
+    async def measure_lag() -> None:
+        """Consumer lag per owned input partition (high-water mark minus read position): the
+        alert that says the worker falls behind; partitions it no longer owns are dropped."""
+        gauge = pipeline.metrics.lag
+        owned = set()
+        for tp in app.consumer.assignment():
+            if tp.topic not in inputs:
+                continue
+            try:
+                highwater = app.consumer.highwater(tp)
+                position = await app.consumer.position(tp)
+            except Exception:  # a partition being revoked right now: measured next time
+                continue
+            if highwater is None or position is None or highwater < 0:
+                continue
+            gauge.labels(tp.topic, str(tp.partition)).set(max(highwater - position, 0))
+            owned.add((tp.topic, str(tp.partition)))
+        for labels in list(_label_sets(gauge)):
+            if labels not in owned:
+                gauge.remove(*labels)
+
+    app.timer(LAG_POLL_S)(measure_lag)
+
+
+def _label_sets(gauge: Any) -> list[tuple[str, str]]:
+    return [(s.labels["topic"], s.labels["partition"]) for m in gauge.collect() for s in m.samples]
 
 
 def _watch_index(app: faust.App, pipeline: Pipeline, items: Any, holder: IndexHolder) -> None:

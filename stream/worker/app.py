@@ -12,7 +12,8 @@ from typing import Any
 
 import faust
 
-from stream.contract.topics import INPUT_KINDS
+from stream.adapters.kafka import faust_credentials
+from stream.contract.topics import INPUT_KINDS, item_events_topic
 from stream.ports import ItemIndex, SentimentModel
 from stream.settings import Settings
 from stream.worker import agents, web
@@ -73,16 +74,21 @@ def make_app(
         {settings.topic(k): k for k in INPUT_KINDS},
     )
     user_events, item_updates = agents.register(app, settings, pipeline, items, holder)
-    web.register(app, metrics, processor)
+    web.register(app, metrics, processor, users)
     return MoodstreamApp(
         app, settings, metrics, processor, pipeline, users, items, user_events, item_updates
     )
 
 
 def _faust_app(settings: Settings) -> faust.App:
+    """The Faust app. Its web server binds ``--web-host`` (this machine by default) and serves
+    only our pages: Faust's ``/table/...`` views would hand any user's state to whoever can
+    reach the port, and ``/router/`` tells them which worker holds it."""
     return faust.App(
         settings.app_id,
         broker=settings.broker,
+        broker_credentials=faust_credentials(settings),
+        topic_allow_declare=settings.allow_topic_creation,
         store=settings.store,
         datadir=settings.data_dir,
         topic_partitions=settings.partitions,
@@ -91,7 +97,11 @@ def _faust_app(settings: Settings) -> faust.App:
         value_serializer="raw",
         web_enabled=settings.web_port > 0,
         web_port=max(settings.web_port, 1),
-        web_host="127.0.0.1",
+        web_host=settings.web_host,
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        web_stats_enabled=False,
+        web_graph_enabled=False,
         consumer_auto_offset_reset="earliest",
         producer_linger=settings.linger_ms / 1000.0,
         stream_wait_empty=True,  # a rebalance waits until in-flight pieces are folded (README)
@@ -112,7 +122,7 @@ def _outputs(app: faust.App, settings: Settings) -> Outputs:
         )
 
     item_events = app.topic(
-        f"{settings.app_id}-item-events",
+        item_events_topic(settings),
         partitions=settings.partitions,
         internal=True,
         key_serializer="raw",

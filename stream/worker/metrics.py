@@ -65,6 +65,13 @@ class Metrics:
             registry=r,
         )
 
+        self.lag = Gauge(
+            "moodstream_consumer_lag",
+            "records of an input partition on the broker that this worker has not taken yet",
+            ["topic", "partition"],
+            registry=r,
+        )
+
     def describe(self, model: Any, index: Any) -> None:
         """Model, provider and index versions; the model adds its own inference metrics."""
         register = getattr(model, "register_metrics", None)

@@ -149,3 +149,29 @@ def test_the_worker_model_threads_leave_one_core_to_the_event_loop() -> None:
     assert [model_threads(0, 1, cores) for cores in (1, 2, 16)] == [1, 1, 15]
     assert [model_threads(0, 2, cores) for cores in (1, 2, 3, 16)] == [1, 1, 1, 7]
     assert model_threads(3, 2, 16) == 3  # configured: as given
+
+
+def test_the_topics_the_worker_prepares_are_the_ones_faust_uses(app: Any) -> None:
+    """``worker_topics`` names Faust's internal topics by its conventions; this pins them to the
+    made app, so a rename in either place cannot leave a topic to be created by Faust alone."""
+    from faust.assignor.leader_assignor import LeaderAssignor
+
+    from stream.contract.topics import worker_topics
+
+    planned = {s.name: s for s in worker_topics(app.settings)}
+    faust_app = app.app
+    used = {
+        app.users.changelog_topic.get_topic_name(),
+        app.items.changelog_topic.get_topic_name(),
+        app.pipeline.outputs.item_events.get_topic_name(),
+        *app.user_events.channel.topics,
+        LeaderAssignor(faust_app)._leader_topic_name,
+    }
+    assert used <= set(planned)
+    for table in (app.users, app.items):
+        spec = planned[table.changelog_topic.get_topic_name()]
+        assert dict(spec.config)["cleanup.policy"] == "compact"
+        assert spec.partitions == table.partitions == app.settings.partitions
+    conf = faust_app.conf
+    assert conf.web_host == "127.0.0.1"
+    assert not conf.web_tables_enabled and not conf.web_router_enabled

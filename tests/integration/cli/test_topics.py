@@ -29,10 +29,15 @@ def moodstream(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
 def test_produce_reports_bad_lines_and_loses_nothing_after_them(
     kafka_broker: Any, unique_name: str, tmp_path: Path
 ) -> None:
+    made = moodstream(
+        "topics", "create", "--broker", kafka_broker.url, "--topic-prefix", f"{unique_name}."
+    )
+    assert made.returncode == 0, made.stderr
     good = load_schema("clicks")["examples"]
     lines = [
         json.dumps(good[0]),
         '{"event_id": "x", "user_id": "u", "action": "like"}',
+        json.dumps({**good[0], "event_id": "y" * 5000}),  # its report is cut, not 5 KB long
         "not json at all",
         "",
         json.dumps(good[1]),
@@ -53,11 +58,14 @@ def test_produce_reports_bad_lines_and_loses_nothing_after_them(
     )
     assert done.returncode == 1
     assert f"{path}: line 2: schema" in done.stderr
-    assert f"{path}: line 3: malformed_json" in done.stderr
+    assert f"{path}: line 4: malformed_json" in done.stderr
+    assert f"{path}: line 3: schema" in done.stderr and "more characters)" in done.stderr
+    assert all(len(line) < 400 for line in done.stderr.splitlines())
     assert "Traceback" not in done.stderr
     records = run(
         consume(kafka_broker.bootstrap, f"{prefix}moodstream.clicks.v1", min_count=3, timeout=30)
     )
+    records.sort(key=lambda r: r[1]["event_id"])  # four partitions: no order across them
     assert [v for _, v in records] == good
     assert [k for k, _ in records] == [g["user_id"].encode() for g in good]
 
@@ -75,7 +83,8 @@ def test_produce_reports_bad_lines_and_loses_nothing_after_them(
         prefix,
     )
     assert tailed.returncode == 0, tailed.stderr
-    assert [json.loads(line) for line in tailed.stdout.splitlines()] == good
+    tailed_values = [json.loads(line) for line in tailed.stdout.splitlines()]
+    assert sorted(tailed_values, key=lambda v: v["event_id"]) == good
 
 
 def test_produce_errors_are_one_line(tmp_path: Path) -> None:
@@ -86,3 +95,27 @@ def test_produce_errors_are_one_line(tmp_path: Path) -> None:
     unknown = moodstream("produce", "--topic", "likes", str(tmp_path / "nope.jsonl"))
     assert unknown.returncode == 2
     assert "unknown topic 'likes'" in unknown.stderr
+
+
+def test_produce_and_tail_never_create_a_topic(kafka_broker: Any, unique_name: str) -> None:
+    """A missing topic is one line, not a 1-partition topic made by the client's metadata call."""
+    from stream.adapters.kafka import topic_partitions
+    from stream.settings import Settings
+
+    flags = ["--broker", kafka_broker.url, "--topic-prefix", f"{unique_name}."]
+    sent = moodstream("produce", "--topic", "reviews", "/dev/null", *flags)
+    assert sent.returncode == 2
+    assert sent.stderr.strip().splitlines() == [
+        f"moodstream: error: topic {unique_name}.moodstream.reviews.v1 does not exist: start "
+        "`moodstream worker` (it creates its topics) or run `moodstream topics create` with the "
+        "worker's --partitions"
+    ]
+    tailed = moodstream("tail", "--topic", "recommendations", "--idle-timeout", "2", *flags)
+    assert tailed.returncode == 0
+    assert tailed.stdout == ""
+    assert tailed.stderr.strip().splitlines() == [
+        f"waiting for topic {unique_name}.moodstream.recommendations.v1 to be created "
+        "(the worker creates it)"
+    ]
+    existing = run(topic_partitions(Settings(broker=kafka_broker.url)))
+    assert not [name for name in existing if name.startswith(unique_name)]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaTimeoutError, UnknownTopicOrPartitionError
 
 from stream.devtools.broker import BrokerAddress, KafkaBroker, metadata_brokers
 from stream.errors import BrokerError
@@ -85,20 +86,29 @@ async def test_round_trip_end_offsets_and_offsets_for_times(
     assert all(hit is None for hit in late.values())
 
 
-async def test_produce_auto_creates_a_topic(kafka_broker: BrokerAddress, unique_name: str) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_broker.bootstrap)
+async def test_producing_to_a_missing_topic_does_not_create_it(
+    kafka_broker: BrokerAddress, unique_name: str
+) -> None:
+    """auto.create.topics.enable=false: a stray client cannot make a 1-partition input topic."""
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_broker.bootstrap, request_timeout_ms=2000)
     await producer.start()
     try:
-        meta = await producer.send_and_wait(f"{unique_name}.auto", b"x")
+        with pytest.raises((KafkaTimeoutError, UnknownTopicOrPartitionError)):
+            await producer.send_and_wait(f"{unique_name}.auto", b"x")
     finally:
         await producer.stop()
-    assert (meta.partition, meta.offset) == (0, 0)
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap)
+    await admin.start()
+    try:
+        assert f"{unique_name}.auto" not in await admin.list_topics()
+    finally:
+        await admin.close()
 
 
 async def test_transactional_producer_commits(
-    kafka_broker: BrokerAddress, unique_name: str
+    kafka_broker: BrokerAddress, unique_name: str, make_topic: MakeTopic
 ) -> None:
-    topic, txn_records = f"{unique_name}.txn", 3
+    topic, txn_records = await make_topic("txn"), 3
     producer = AIOKafkaProducer(
         bootstrap_servers=kafka_broker.bootstrap, transactional_id=f"{unique_name}-txn"
     )

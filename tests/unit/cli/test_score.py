@@ -97,13 +97,40 @@ def test_last_line_without_newline_and_crlf(tiny_dir: Path, tmp_path: Path) -> N
     assert [line.split("\t")[0] for line in out] == ["positive", "negative", "positive"]
 
 
-def test_missing_file_is_one_readable_line(tiny_dir: Path, tmp_path: Path) -> None:
-    result = CliRunner().invoke(score, [str(tmp_path / "nope.txt"), "--model-dir", str(tiny_dir)])
-    assert result.exit_code != 0
-    assert result.stdout == ""
-    assert result.stderr.strip().splitlines() == [
-        f"Error: cannot read {tmp_path / 'nope.txt'}: No such file or directory"
+def test_missing_file_is_one_readable_line(
+    tiny_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["score", str(tmp_path / "nope.txt"), "--model-dir", str(tiny_dir)])
+    assert exit_.value.code == 2
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert out.err.strip().splitlines() == [
+        f"moodstream: error: cannot read {tmp_path / 'nope.txt'}: No such file or directory"
     ]
+
+
+def test_says_which_lines_were_cut_or_had_their_bytes_replaced(
+    tiny_dir: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "mixed.txt"
+    long = " ".join(["bad"] * 40).encode()
+    path.write_bytes(b"good great\n" + b"caf\xe9 awful\n" + long + b"\nlove\n")
+    result = CliRunner().invoke(
+        score, [str(path), "--json", "--model-dir", str(tiny_dir)], catch_exceptions=False
+    )
+    assert result.exit_code == 0
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["replaced_bytes"] for r in rows] == [False, True, False, False]
+    assert [r["truncated"] for r in rows] == [False, False, True, False]
+    assert result.stderr.strip().splitlines() == [
+        "score: 1 line(s) held bytes that are not UTF-8, replaced by U+FFFD before scoring: "
+        "line(s) 2",
+        f"score: 1 text(s) longer than the model's {MAX_LENGTH}-token window were cut and "
+        "scored on their start: line(s) 3",
+    ]
+    clean = CliRunner().invoke(score, ["-", "--model-dir", str(tiny_dir)], input="good\n")
+    assert clean.stderr == ""
 
 
 def test_missing_model_is_one_readable_line(

@@ -145,4 +145,6 @@ def test_unreachable_broker_is_one_readable_line(capsys: pytest.CaptureFixture[s
         main(["simulate", "--produce", "--events", "3", "--broker", "kafka://127.0.0.1:1"])
     assert exited.value.code == 2
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("moodstream: error: cannot reach Kafka at")
+    assert len(lines) == 1 and lines[0].startswith(
+        "moodstream: error: cannot reach the Kafka broker at"
+    )

@@ -31,3 +31,57 @@ def test_pipeline_settings_come_from_the_environment_too(
     with pytest.raises(SystemExit):
         main(["worker", "--broker", "kafka://127.0.0.1:1"])
     assert "score_threads must be >= 1" in capsys.readouterr().err
+
+
+class _Stub:
+    """Just enough of a made app and of Faust's worker to run the command's last steps."""
+
+    version = "v"
+    provider = "cpu"
+    crash_reason: BaseException | None = None
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        self.app = self
+        self.processor = self
+        self.model = self
+        self.index = self
+
+    def ids(self) -> list[str]:
+        return []
+
+    def execute_from_commandline(self) -> None:
+        raise SystemExit(1 if _Stub.crash_reason else 0)
+
+
+@pytest.mark.parametrize("crashed", [True, False])
+def test_a_crashed_worker_ends_with_one_line_saying_why(
+    crashed: bool, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import faust.worker
+    from faust.exceptions import PartitionsMismatch
+
+    import stream.adapters.kafka
+    import stream.devtools.demo_index
+    import stream.worker.app
+
+    async def no_topics(settings: object) -> list[str]:
+        return []
+
+    monkeypatch.setattr(stream.adapters.kafka, "prepare_worker_topics", no_topics)
+    monkeypatch.setattr(stream.devtools.demo_index, "with_demo_index", lambda s: s)
+    monkeypatch.setattr(stream.worker.app, "make_app", _Stub)
+    monkeypatch.setattr(faust.worker, "Worker", _Stub)
+    reason = PartitionsMismatch("The source topic 'x' for table 'users'\nhas 1 partitions")
+    monkeypatch.setattr(_Stub, "crash_reason", reason if crashed else None)
+    with pytest.raises(SystemExit) as exit_:
+        main(["worker", "--log-level", "critical"])
+    err = capsys.readouterr().err.strip().splitlines()
+    if not crashed:
+        assert exit_.value.code == 0 and err == []
+        return
+    assert exit_.value.code == 2
+    assert err[-1] == (
+        "moodstream: error: the worker crashed: PartitionsMismatch: The source topic 'x' for "
+        "table 'users' has 1 partitions"
+    )
+    assert sum("crashed" in line for line in err) == 1

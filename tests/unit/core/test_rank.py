@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -88,7 +90,9 @@ def test_output_is_at_most_top_k_unique_and_never_seen(
     assert len(set(got)) == len(got)
     assert not set(got) & seen
     scores = [i.score for i in items]
-    assert scores == sorted(scores, reverse=True) or variant == "default"  # MMR reorders
+    assert scores == sorted(scores, reverse=True)  # shown in the order of the list, MMR or not
+    if variant == "popularity" or not ids:
+        assert all(0.0 <= x <= 1.0 for x in scores)  # popularity on the scores' scale, no counts
     available = (set(ids) | set(popular)) - seen if variant != "popularity" else set(popular) - seen
     assert len(got) == min(top_k, len(available))
 
@@ -161,6 +165,10 @@ def test_popularity_variant_and_cold_users_get_popular_items() -> None:
     params = RankParams(variant="popularity", top_k=2)
     assert run(c, None, popular=popular, seen={"p1"}, params=params) == ["p2", "p3"]
     assert run(Candidates(), CALM, popular=popular, params=RankParams(top_k=2)) == ["p1", "p2"]
+    cold = rank(
+        Candidates(), CALM, affect={}, popular=popular, seen=(), params=RankParams(), now_ms=NOW
+    )
+    assert [round(i.score, 3) for i in cold] == [1.0, round(math.log(6) / math.log(10), 3), 0.301]
 
 
 def test_short_lists_are_filled_from_popularity_without_repeats() -> None:

@@ -29,7 +29,7 @@ def test_server_properties_make_one_combined_kraft_node(tmp_path: Path) -> None:
     ):
         assert props[key] == "1", key
     assert props["group.initial.rebalance.delay.ms"] == "0"
-    assert props["auto.create.topics.enable"] == "true"
+    assert props["auto.create.topics.enable"] == "false"
     assert int(props["log.retention.check.interval.ms"]) <= 60_000
 
 

@@ -275,3 +275,32 @@ def test_output_does_not_depend_on_the_batch_size(settings: Settings) -> None:
 def test_an_unreachable_broker_is_a_broker_error(settings: Settings) -> None:
     with pytest.raises(BrokerError, match="cannot reach the broker"):
         asyncio.run(read_topics(settings.replace(broker="kafka://127.0.0.1:1"), Bound(), Bound()))
+
+
+def test_cli_stops_early_when_the_index_knows_none_of_the_items(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stream.cli import main
+
+    path = tmp_path / "reviews.json"
+    rows = [
+        {
+            "reviewerID": "A",
+            "asin": f"other-{n}",
+            "overall": 5.0,
+            "summary": "great",
+            "reviewText": "fine",
+            "unixReviewTime": 1_700_000_000 + n,
+        }
+        for n in range(3)
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "recs.jsonl"
+    flags = ["--model-dir", settings.model_dir, "--index-dir", settings.index_dir]
+    with pytest.raises(SystemExit) as exit_:
+        main(["replay", "--dataset", str(path), "--out", str(out), "--no-progress", *flags])
+    assert exit_.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("moodstream: error: index ")
+    assert "knows none of the 3 item(s) the records name" in last
+    assert not out.exists()
