@@ -42,6 +42,7 @@ from stream.settings import Settings
 
 Table = MutableMapping[Any, Any]
 POPULAR_REFRESH_MS = 1000
+POPULAR_RETRY_MS = 50  # while nothing is popular yet: a fresh system's first item events
 
 
 @dataclass(frozen=True)
@@ -319,8 +320,11 @@ class Processor:
 
     # ------------------------------------------------------------------ recommend
     def popular(self, now_ms: int) -> list[tuple[str, float]]:
-        """Cached for a second: every recommendation reads it."""
-        if now_ms - self._popular_at >= POPULAR_REFRESH_MS:
+        """Cached for a second: every recommendation reads it. An empty list is retried soon:
+        cached for a second, it gave every cold user of a new system's first second an empty
+        list although their items' events had been folded meanwhile."""
+        stale = POPULAR_REFRESH_MS if self._popular else POPULAR_RETRY_MS
+        if now_ms - self._popular_at >= stale:
             n = self.rank_params.top_k + self.user_params.seen_max
             hl = self.item_params.popularity_half_life_s
             self._popular = self.board.popular(n, now_ms, hl)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,7 +51,7 @@ def review(event_id: str, user: str, item: str, text: str, ts: int) -> dict[str,
 
 
 def test_state_shows_mood_taste_and_recent_items(
-    kafka_broker: Any, live: tuple[Settings, list[str]]
+    kafka_broker: Any, live: tuple[Settings, list[str]], tmp_path: Path
 ) -> None:
     s, flags = live
     events = [
@@ -77,6 +78,15 @@ def test_state_shows_mood_taste_and_recent_items(
     assert view["recent_event_ids"] == 2
     plain = moodstream("state", "sam", *flags)
     assert plain.returncode == 0 and "recent  amp-0002, amp-0001" in plain.stdout
+    # An erasure sent the README's way reaches the worker (its topic exists) and removes the state.
+    erase = tmp_path / "erasure.jsonl"
+    erase.write_text(json.dumps({"user_id": "sam", "ts": int(time.time() * 1000)}) + "\n")
+    sent = moodstream("produce", "-t", "erasure", str(erase), *flags)
+    assert sent.returncode == 0, sent.stderr
+    deadline = time.monotonic() + 30
+    while moodstream("state", "sam", *flags).returncode == 0 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert moodstream("state", "sam", *flags).returncode == 2
     missing = moodstream("state", "nobody", *flags)
     assert missing.returncode == 2
     assert missing.stderr.strip().splitlines() == [
