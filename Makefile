@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test lint broker-jars clean
+.PHONY: demo test faults lint broker-jars clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] in {(3, 11), (3, 12)} else "moodstream needs Python 3.11 or 3.12")'
@@ -25,6 +25,11 @@ demo: $(STAMP) broker-jars
 
 test: $(STAMP) broker-jars
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The fault suite alone (it is part of `make test` too), its figures in benchmarks/results/faults.md.
+faults: $(STAMP) broker-jars
+	rm -f benchmarks/results/faults.md
+	MOODSTREAM_FAULTS_REPORT=benchmarks/results/faults.md $(BIN)/python -m pytest -q -s tests/integration/faults
 
 lint: $(STAMP)
 	$(BIN)/ruff check stream export tests benchmarks

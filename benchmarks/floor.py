@@ -112,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=30_000)
     args = parser.parse_args(argv)
-    from benchmarks.pipeline import _create_topics, _produce, log, make_events
+    from benchmarks.pipeline.config import log
+    from benchmarks.pipeline.events import make_events
+    from benchmarks.pipeline.load import create_topics, produce
     from stream.devtools.broker import KafkaBroker
     from stream.settings import Settings
 
@@ -121,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {"date": utc_now(), "machine": machine(), "events": len(clicks)}
     with KafkaBroker(echo=log) as broker:
         settings = Settings(broker=broker.url, topic_prefix=f"floor{tag}.")
-        asyncio.run(_create_topics(broker.bootstrap, settings))
-        asyncio.run(_produce(broker.bootstrap, settings, clicks))
+        asyncio.run(create_topics(broker.bootstrap, settings))
+        asyncio.run(produce(broker.bootstrap, settings, clicks))
         topic = settings.topic("clicks")
         rates = {}
         for mode in MODES:

@@ -62,6 +62,14 @@ class Settings:
     recommend_interval_ms: int = _opt(250, "at most one recommendation per user per interval")
     ranker: str = _opt("default", "ranker variant (see stream.core.rank)")
     log_level: str = _opt("info", "log level")
+    instance_id: str = _opt(
+        "",
+        "static group membership: a restarted worker with the same id takes its partitions "
+        "back at once instead of after the session timeout (unique per worker; empty = off)",
+    )
+    session_timeout_s: float = _opt(
+        60.0, "Kafka session timeout: how long a silent worker keeps its partitions"
+    )
 
     def topic(self, name: str) -> str:
         """Full topic name, e.g. ``topic("reviews")`` -> ``moodstream.reviews.v1``."""

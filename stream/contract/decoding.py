@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -52,7 +51,20 @@ def validate_value(kind: str, value: Any) -> None:
 
 
 def decode(kind: str, raw: bytes | None, *, max_value_bytes: int, max_text_bytes: int) -> _Record:
-    """Parse, validate and type one consumed value; every failure is a ``DeadLetter``."""
+    """Parse, validate and type one consumed value; every failure is a ``DeadLetter``.
+
+    Total: whatever the bytes, the caller gets a record or a dead letter, never another error
+    (a worker that died on one value would crash-loop on its redelivery).
+    """
+    try:
+        return _decode(kind, raw, max_value_bytes=max_value_bytes, max_text_bytes=max_text_bytes)
+    except DeadLetter:
+        raise
+    except Exception as exc:  # a value the checks above did not foresee: still a dead letter
+        raise DeadLetter("schema", f"cannot decode the value ({type(exc).__name__})") from None
+
+
+def _decode(kind: str, raw: bytes | None, *, max_value_bytes: int, max_text_bytes: int) -> _Record:
     if raw is None or raw == b"":
         raise DeadLetter("malformed_json", "empty value")
     if len(raw) > max_value_bytes:
@@ -63,24 +75,61 @@ def decode(kind: str, raw: bytes | None, *, max_value_bytes: int, max_text_bytes
         raise DeadLetter(
             "encoding", f"value is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at {exc.start})"
         ) from None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DeadLetter(
-            "malformed_json", f"{exc.msg} at line {exc.lineno} col {exc.colno}"
-        ) from None
+    value = _parse(text)
     validate_value(kind, value)
-    body = value.get("text") if isinstance(value, dict) else None
+    _check_strings(value)
+    value = _integral(kind, value)
+    body = value.get("text")
     if isinstance(body, str) and len(body.encode("utf-8")) > max_text_bytes:
         raise DeadLetter("oversize", f"text is {len(body.encode())} bytes, limit {max_text_bytes}")
     _, record_type = CONTRACTS[kind]
     return record_type.from_data(value)
 
 
+def _parse(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DeadLetter(
+            "malformed_json", f"{exc.msg} at line {exc.lineno} col {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise DeadLetter("malformed_json", "nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer literal beyond Python's digit limit
+        raise DeadLetter("malformed_json", str(exc)[:200]) from None
+
+
+def _check_strings(value: dict[str, Any]) -> None:
+    """JSON escapes can spell lone surrogates, which no UTF-8 topic or store can carry."""
+    for name, field in value.items():
+        if isinstance(field, str):
+            try:
+                field.encode("utf-8")
+            except UnicodeEncodeError:
+                raise DeadLetter("encoding", f"{name}: lone surrogate in the string") from None
+
+
+@cache
+def _integer_fields(kind: str) -> frozenset[str]:
+    properties = load_schema(kind).get("properties", {})
+    return frozenset(n for n, p in properties.items() if p.get("type") == "integer")
+
+
+def _integral(kind: str, value: dict[str, Any]) -> dict[str, Any]:
+    """JSON Schema counts ``1.0`` as an integer; the state needs a Python int."""
+    ints = _integer_fields(kind)
+    return {k: int(v) if k in ints and isinstance(v, float) else v for k, v in value.items()}
+
+
 def check_key(record: Any, key: bytes | None) -> None:
-    """A value keyed by another user would put its state on the wrong partition."""
+    """A value keyed by another user, or by no one, would put its state on the wrong partition
+    (a null key lands on a random one)."""
     user = getattr(record, "user_id", None)
-    if key is not None and user is not None and key != str(user).encode():
+    if user is None:
+        return
+    if key is None:
+        raise DeadLetter("schema", "message has no key: key it by its user_id")
+    if key != str(user).encode():
         raise DeadLetter("schema", f"message key {key[:64]!r} does not match user_id {user!r}")
 
 
@@ -126,7 +175,3 @@ def dead_letter(
         key=key[:256] if key else None,
         ts=now_ms,
     )
-
-
-def schema_files() -> list[Path]:
-    return sorted(SCHEMA_DIR.glob("*.v1.json"))

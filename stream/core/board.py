@@ -9,7 +9,6 @@ The board is a cache of the ``items`` table, never the record: whoever owns it w
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
@@ -17,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stream.core.affect import ItemAffect
+from stream.core.digest import digest8
 from stream.core.popularity import Popularity
 
 Floats = npt.NDArray[np.float64]
@@ -25,7 +25,7 @@ Floats = npt.NDArray[np.float64]
 @lru_cache(maxsize=1 << 16)
 def item_digest(item_id: str) -> bytes:
     """8-byte digest of an item id: what a user's seen list stores (``state.Seen``)."""
-    return hashlib.blake2b(item_id.encode("utf-8"), digest_size=8).digest()
+    return digest8(item_id)
 
 
 def decay_factors(elapsed_ms: Floats, half_life_s: float) -> Floats:

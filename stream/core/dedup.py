@@ -7,12 +7,14 @@ count and in event time so the state stays small (a 64-bit hash per id, 12 bytes
 from __future__ import annotations
 
 import base64
-import hashlib
 import struct
 from dataclasses import dataclass
 
+from stream.core.digest import digest8_int
+
 CAPACITY = 48
 _ENTRY = struct.Struct("<QI")  # id hash, seconds since ``base_s``
+_SPAN = 1 << 31
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,12 @@ class DedupState:
 
 
 def hash_id(event_id: str) -> int:
-    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "little")
+    return digest8_int(event_id)
+
+
+def contains(state: DedupState, event_id: str) -> bool:
+    key = hash_id(event_id)
+    return any(h == key for h, _ in state.entries)
 
 
 def fold(
@@ -44,8 +51,10 @@ def fold(
     key = hash_id(event_id)
     if any(h == key for h, _ in state.entries):
         return state, False
-    now_s = ts_ms // 1000
+    now_s = max(ts_ms // 1000, 0)
     horizon = now_s - window_s
-    kept = [(h, ts) for h, ts in state.entries if ts >= horizon]
-    kept.append((key, max(now_s, 0)))
+    # Entries are packed as offsets of 32 bits: one more than 68 years from this event is far
+    # outside any window and would not fit beside it (a ts in the year 3000, then a ts of 0).
+    kept = [(h, ts) for h, ts in state.entries if ts >= horizon and abs(ts - now_s) < _SPAN]
+    kept.append((key, now_s))
     return DedupState(tuple(kept[-capacity:])), True

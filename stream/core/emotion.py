@@ -99,19 +99,6 @@ class EmotionObs:
         object.__setattr__(self, "ekman", normalise_ekman(self.ekman))
 
 
-def emotion_obs(
-    sentiment: Sequence[float],
-    emotions: Sequence[float],
-    source: str,
-    ts: int,
-    confidence: float = 1.0,
-) -> EmotionObs:
-    """Observation from one row of model output: ``Scores.sentiment[i]``, ``Scores.emotions[i]``."""
-    valence = float(sentiment[2]) - float(sentiment[0])
-    ekman, arousal = ekman_from_emotions(emotions), arousal_from_emotions(emotions)
-    return EmotionObs(valence, arousal, ekman, source, ts, confidence)
-
-
 def _zeros() -> tuple[float, ...]:
     return (0.0,) * (_WIDTH * len(SOURCES))
 

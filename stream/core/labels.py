@@ -10,7 +10,7 @@ from collections.abc import Mapping
 import numpy as np
 import numpy.typing as npt
 
-from stream.ports import EKMAN, EMOTIONS, SENTIMENTS, Scores
+from stream.ports import EKMAN, EMOTIONS, SENTIMENTS
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -129,17 +129,4 @@ def top_emotions(emotions: npt.ArrayLike, k: int = 3) -> list[list[tuple[str, fl
     order = np.argsort(-rows, axis=1, kind="stable")[:, :k]
     return [
         [(EMOTIONS[i], float(row[i])) for i in idx] for row, idx in zip(rows, order, strict=True)
-    ]
-
-
-def split_scores(scores: Scores) -> list[Scores]:
-    """One single-row ``Scores`` per text: the per-item results a micro-batcher hands back."""
-    return [
-        Scores(
-            scores.sentiment[i : i + 1],
-            scores.emotions[i : i + 1],
-            scores.embedding[i : i + 1],
-            scores.truncated[i : i + 1],
-        )
-        for i in range(len(scores.truncated))
     ]

@@ -339,19 +339,14 @@ class Recommendation:
     mood: EmotionState  # the emotion state it summarises (Ekman mix and all)
 
 
-def candidates_for(taste: TasteState, index: ItemIndex, n: int) -> Candidates:
-    """Top-n items by inner product with the normalised taste vector.
-
-    Empty for a cold user, and for a taste of another dimension than the index (left by an
-    older model) until the user's next event restarts it.
-    """
-    return candidates_many([taste], index, [n])[0]
-
-
 def candidates_many(
     tastes: Sequence[TasteState], index: ItemIndex, ns: Sequence[int]
 ) -> list[Candidates]:
-    """``candidates_for`` of many users with one index search and one vector gather.
+    """Top-n items by inner product with each normalised taste vector, with one index search and
+    one vector gather.
+
+    Empty for a cold user, and for a taste of another dimension than the index (left by an
+    older model) until the user's next event restarts it.
 
     Each user gets the first ``ns[i]`` hits of a search for ``max(ns)``: for an exact index that
     is the user's own top-``ns[i]``.

@@ -11,315 +11,47 @@ exactly what the Kafka distribution's scripts do. Users with Docker run the same
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import logging
 import os
-import re
 import secrets
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
+from stream.devtools.kafka_config import random_cluster_id, render_properties, server_properties
+from stream.devtools.kafka_jars import (
+    CACHE_DIR,
+    LOG4J_CONFIG,
+    NODE_ID,
+    POM,
+    check_java,
+    ensure_jars,
+    kafka_version,
+    tail_text,
+)
+from stream.devtools.kafka_net import BrokerAddress, free_port, metadata_brokers, port_in_use
 from stream.errors import BrokerError, MissingToolError
-from stream.settings import REPO_ROOT
 
 log = logging.getLogger(__name__)
 
-KAFKA_DIR = REPO_ROOT / "kafka"
-POM = KAFKA_DIR / "pom.xml"
-LOG4J_CONFIG = KAFKA_DIR / "log4j2.properties"
-CACHE_DIR = REPO_ROOT / ".kafka"
-NODE_ID = 1
-MIN_JAVA = 17
-
-JAVA_HINT = "install a Java 17+ runtime, e.g. `apt-get install openjdk-17-jre-headless`"
-MAVEN_HINT = "install Maven to fetch the Kafka jars once, e.g. `apt-get install maven`"
-
-
-@dataclass(frozen=True)
-class BrokerAddress:
-    """Where clients reach a broker: ``bootstrap`` for aiokafka, ``url`` for Faust settings."""
-
-    host: str
-    port: int
-
-    @property
-    def bootstrap(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"kafka://{self.host}:{self.port}"
-
-    @classmethod
-    def parse(cls, text: str) -> BrokerAddress:
-        """Accept ``host:port`` or ``kafka://host:port`` (the first of a comma list)."""
-        first = text.strip().split(",")[0].removeprefix("kafka://").strip()
-        host, sep, port = first.rpartition(":")
-        if not sep or not host or not port.isdigit():
-            raise BrokerError(f"not a broker address (want host:port or kafka://...): {text!r}")
-        return cls(host, int(port))
-
-
-# --- tools and jars ---------------------------------------------------------------------------
-
-
-def find_tool(name: str, hint: str) -> str:
-    """Absolute path of ``name`` on PATH, or MissingToolError saying what to install."""
-    path = shutil.which(name)
-    if path is None:
-        raise MissingToolError(f"`{name}` not found on PATH: {hint}")
-    return path
-
-
-def java_major(java: str) -> int:
-    """The feature release of ``java`` (17 for "17.0.15"); Kafka 4 refuses anything below 17."""
-    out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60)
-    match = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
-    if match is None:
-        raise MissingToolError(f"cannot tell the version of {java}: {JAVA_HINT}")
-    major = int(match.group(1))
-    return int(match.group(2) or 0) if major == 1 else major  # "1.8.0" means Java 8
-
-
-def check_java() -> str:
-    """Path of a ``java`` that can run Kafka 4 (Java 17+), or MissingToolError."""
-    java = find_tool("java", JAVA_HINT)
-    major = java_major(java)
-    if major < MIN_JAVA:
-        raise MissingToolError(
-            f"Kafka 4 needs Java {MIN_JAVA}+ but {java} is Java {major}: " + JAVA_HINT
-        )
-    return java
-
-
-def kafka_version(pom: Path = POM) -> str:
-    """The pinned ``kafka.version`` property of ``kafka/pom.xml`` (the one place it is set)."""
-    try:
-        root = ET.parse(pom).getroot()
-    except (OSError, ET.ParseError) as exc:
-        raise BrokerError(f"cannot read the Kafka pin in {pom}: {exc}") from exc
-    node = root.find(
-        "{http://maven.apache.org/POM/4.0.0}properties/"
-        "{http://maven.apache.org/POM/4.0.0}kafka.version"
-    )
-    if node is None or not (node.text or "").strip():
-        raise BrokerError(f"{pom} has no <kafka.version> property")
-    return (node.text or "").strip()
-
-
-def _jar_stamp(pom: Path) -> str:
-    """Marker content: the version plus a hash of the pom, so any pom edit refetches."""
-    digest = hashlib.sha256(pom.read_bytes()).hexdigest()[:16]
-    return f"kafka={kafka_version(pom)} pom={digest}\n"
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Serialise jar fetches between processes (a test run and `moodstream broker`, say)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def ensure_jars(
-    pom: Path = POM, cache_dir: Path = CACHE_DIR, echo: Callable[[str], None] = log.info
-) -> Path:
-    """Return ``<cache_dir>/lib`` holding every broker jar, running Maven only when it is stale.
-
-    The jars are copied into a scratch folder and renamed into place with a marker file last, so
-    an interrupted fetch is never mistaken for a complete one.
-    """
-    lib = cache_dir / "lib"
-    marker = lib / ".complete"
-    stamp = _jar_stamp(pom)
-    if marker.is_file() and marker.read_text() == stamp:
-        return lib
-    with _locked(cache_dir / "lib.lock"):
-        if marker.is_file() and marker.read_text() == stamp:
-            return lib
-        mvn = find_tool("mvn", MAVEN_HINT)
-        version = kafka_version(pom)
-        scratch = Path(tempfile.mkdtemp(prefix="lib.", dir=cache_dir))
-        echo(f"fetching the Apache Kafka {version} jars with Maven into {lib} (once) ...")
-        started = time.monotonic()
-        cmd = [
-            mvn,
-            "-q",
-            "-B",
-            "-Dstyle.color=never",
-            "-f",
-            str(pom),
-            "dependency:copy-dependencies",
-            f"-Dkafka.lib.dir={scratch}",
-        ]
-        try:
-            try:
-                done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
-            except subprocess.TimeoutExpired as exc:
-                raise BrokerError("Maven did not fetch the Kafka jars within 30 minutes") from exc
-            if done.returncode != 0:
-                tail = _tail_text(done.stdout + done.stderr, 15)
-                raise BrokerError(
-                    f"Maven could not fetch the Kafka {version} jars "
-                    f"(exit {done.returncode}):\n{tail}"
-                )
-            needed = [f"kafka_2.13-{version}.jar", f"kafka-clients-{version}.jar"]
-            missing = [name for name in needed if not (scratch / name).is_file()]
-            if missing or not list(scratch.glob("log4j-core-*.jar")):
-                raise BrokerError(f"Maven finished but {scratch} lacks {missing or 'log4j-core'}")
-            (scratch / ".complete").write_text(stamp)
-            shutil.rmtree(lib, ignore_errors=True)
-            scratch.rename(lib)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-        echo(f"fetched {len(list(lib.glob('*.jar')))} jars in {time.monotonic() - started:.1f}s")
-    return lib
-
-
-# --- configuration --------------------------------------------------------------------------
-
-
-def server_properties(
-    host: str,
-    port: int,
-    controller_port: int,
-    log_dir: Path,
-    overrides: Mapping[str, str] | None = None,
-) -> dict[str, str]:
-    """The broker's ``server.properties``: one combined KRaft node tuned for a laptop or CI box.
-
-    Replication factors are 1 (there is one node), there is no initial rebalance delay (tests and
-    demos join groups constantly), and internal topics get few partitions so the first consumer
-    group and the first transaction do not wait for 50 partitions to be created.
-    """
-    props = {
-        "node.id": str(NODE_ID),
-        "process.roles": "broker,controller",
-        "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{host}:{port}",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        "inter.broker.listener.name": "PLAINTEXT",
-        "controller.listener.names": "CONTROLLER",
-        # Kafka 4.x dynamic quorum (KIP-853): formatted with `--standalone`.
-        "controller.quorum.bootstrap.servers": f"{host}:{controller_port}",
-        "log.dirs": str(log_dir),
-        "num.partitions": "1",
-        "default.replication.factor": "1",
-        "min.insync.replicas": "1",
-        "offsets.topic.replication.factor": "1",
-        "offsets.topic.num.partitions": "10",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "transaction.state.log.num.partitions": "4",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
-        "group.initial.rebalance.delay.ms": "0",
-        "auto.create.topics.enable": "true",
-        "delete.topic.enable": "true",
-        "log.retention.check.interval.ms": "10000",
-        "num.network.threads": "2",
-        "num.io.threads": "4",
-        "num.recovery.threads.per.data.dir": "1",
-    }
-    props.update(overrides or {})
-    return props
-
-
-def render_properties(props: Mapping[str, str]) -> str:
-    lines = ["# written by stream/broker.py; edits are overwritten at the next start"]
-    lines += [f"{key}={value}" for key, value in props.items()]
-    return "\n".join(lines) + "\n"
-
-
-def random_cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (22 characters)."""
-    while True:
-        candidate = secrets.token_urlsafe(16)
-        if not candidate.startswith("-"):  # a leading dash would read as a flag to StorageTool
-            return candidate
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def port_in_use(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # As the JVM does: a port whose old connections linger in TIME_WAIT is free to listen on.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return True
-        return False
-
-
-# --- the wire -------------------------------------------------------------------------------
-
-
-def metadata_brokers(host: str, port: int, timeout: float = 2.0) -> list[int]:
-    """Node ids listed by a Metadata v4 request (the oldest version Kafka 4.x still serves).
-
-    A raw request keeps readiness checks synchronous and silent: no event loop, no client logging
-    connection errors while the broker boots. The broker lists itself only once it has registered
-    with its controller and its data plane accepts requests.
-    """
-    client_id = b"moodstream-ready"
-    header = struct.pack(">hhih", 3, 4, 1, len(client_id)) + client_id
-    body = struct.pack(">ib", 0, 0)  # no topics, do not auto-create
-    request = header + body
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        sock.settimeout(timeout)
-        sock.sendall(struct.pack(">i", len(request)) + request)
-        (size,) = struct.unpack(">i", _recv_exact(sock, 4))
-        payload = _recv_exact(sock, size)
-    # correlation id, throttle_time_ms, then the brokers array
-    _correlation, _throttle, count = struct.unpack_from(">iii", payload, 0)
-    offset, nodes = 12, []
-    for _ in range(count):
-        (node_id,) = struct.unpack_from(">i", payload, offset)
-        offset += 4
-        (host_len,) = struct.unpack_from(">h", payload, offset)
-        offset += 2 + host_len + 4  # host bytes, port
-        (rack_len,) = struct.unpack_from(">h", payload, offset)
-        offset += 2 + max(rack_len, 0)
-        nodes.append(node_id)
-    return nodes
-
-
-def _recv_exact(sock: socket.socket, size: int) -> bytes:
-    chunks, left = [], size
-    while left:
-        chunk = sock.recv(left)
-        if not chunk:
-            raise ConnectionError("broker closed the connection")
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
-
-
-def _tail_text(text: str, lines: int) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
+__all__ = [
+    "BrokerAddress",
+    "KafkaBroker",
+    "free_port",
+    "kafka_version",
+    "main",
+    "metadata_brokers",
+]
 
 
 def _tail_file(path: Path, lines: int) -> str:
@@ -327,7 +59,7 @@ def _tail_file(path: Path, lines: int) -> str:
         with path.open("rb") as handle:
             handle.seek(0, os.SEEK_END)
             handle.seek(max(0, handle.tell() - 64 * 1024))
-            return _tail_text(handle.read().decode("utf-8", "replace"), lines)
+            return tail_text(handle.read().decode("utf-8", "replace"), lines)
     except OSError:
         return ""
 
@@ -578,7 +310,7 @@ class KafkaBroker:
             raise BrokerError("formatting Kafka storage took over 5 minutes") from exc
         self._adopt_archives(exited_cleanly=done.returncode == 0)
         if done.returncode != 0:
-            tail = _tail_text(done.stdout + done.stderr, 15)
+            tail = tail_text(done.stdout + done.stderr, 15)
             raise BrokerError(
                 f"formatting Kafka storage in {self._work / 'data'} failed "
                 f"(exit {done.returncode}):\n{tail}"

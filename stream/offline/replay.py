@@ -150,6 +150,7 @@ class Replay:
         self.settings = settings
         self.users: dict[str, Any] = {}
         self.items: dict[str, Any] = {}
+        self.erasures: dict[str, Any] = {}
         self.summary = ReplaySummary()
         self._on_rec = on_recommendation
         self._on_progress = on_progress
@@ -203,7 +204,7 @@ class Replay:
                 one = _rows(scores, row)
                 row += 1
                 s.texts += 1
-            outcome = p.fold_batch([d], one, self.users, int(d.record.ts))
+            outcome = p.fold_batch([d], one, self.users, int(d.record.ts), erasures=self.erasures)
             for _, problem in outcome.rejected:
                 s.dead_letters[problem.kind] += 1
             s.duplicates += outcome.duplicates

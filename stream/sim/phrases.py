@@ -1,5 +1,6 @@
 """Phrase banks for the simulator: catalog copy, reviews and chats of a music-gear shop.
 
+The words live in ``phrases.json`` next to this module (package data), loaded once at import.
 Catalog text is built only from its category's bank, so items of one category share vocabulary and
 land close together under a sentence encoder while categories stay apart. Review wording is keyed
 by a satisfaction band (0 = furious .. 4 = delighted) and chat wording by mood, so a sentiment model
@@ -9,7 +10,12 @@ has something real to recover. Slots: ``{title}``, ``{kind}``, ``{feature}``, ``
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+DATA_FILE = "phrases.json"
 
 
 @dataclass(frozen=True)
@@ -25,655 +31,56 @@ class CategoryBank:
     praise: tuple[str, ...]  # category-specific review sentences, positive
     complaints: tuple[str, ...]  # category-specific review sentences, negative
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CategoryBank:
+        kinds = tuple(_triple(k) for k in data["kinds"])
+        return cls(
+            prefix=str(data["prefix"]),
+            nouns=_strings(data["nouns"]),
+            kinds=kinds,
+            features=_strings(data["features"]),
+            uses=_strings(data["uses"]),
+            tags=_strings(data["tags"]),
+            praise=_strings(data["praise"]),
+            complaints=_strings(data["complaints"]),
+        )
+
+
+def _strings(values: list[Any]) -> tuple[str, ...]:
+    return tuple(str(v) for v in values)
+
+
+def _triple(values: list[Any]) -> tuple[str, str, str]:
+    title, phrase, noun = values
+    return str(title), str(phrase), str(noun)
+
+
+def _by_key(data: dict[str, list[Any]]) -> dict[str, tuple[str, ...]]:
+    return {key: _strings(values) for key, values in data.items()}
+
+
+def _load() -> dict[str, Any]:
+    text = resources.files(__package__ or "stream.sim").joinpath(DATA_FILE).read_text("utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+_DATA = _load()
 
 CATEGORY_BANKS: dict[str, CategoryBank] = {
-    "guitars": CategoryBank(
-        prefix="guitar",
-        nouns=("guitar", "guitar", "electric guitar", "acoustic"),
-        kinds=(
-            ("Solid-Body Electric Guitar", "solid-body electric guitar", "guitar"),
-            ("Semi-Hollow Guitar", "semi-hollow electric guitar", "guitar"),
-            ("Dreadnought Acoustic", "dreadnought acoustic guitar", "acoustic guitar"),
-            ("Parlor Acoustic", "small-bodied parlor acoustic guitar", "parlor guitar"),
-            ("Classical Guitar", "classical nylon-string guitar", "classical guitar"),
-            ("Bass Guitar", "four-string electric bass guitar", "bass"),
-            ("Offset Electric Guitar", "offset-waist electric guitar", "guitar"),
-        ),
-        features=(
-            "a roasted maple neck and a satin finish",
-            "a solid spruce top that opens up as it is played",
-            "a pair of alnico humbucking pickups",
-            "three single-coil pickups and a five-way selector",
-            "a 25.5-inch scale and medium jumbo frets",
-            "a mahogany body under a carved maple top",
-            "locking tuners that hold pitch through heavy bends",
-            "a rosewood fingerboard with dot inlays",
-            "a bone nut and a compensated saddle",
-            "a coil split on the tone knob",
-            "a slim C-shaped neck profile",
-            "a chambered body that keeps the guitar light",
-            "an onboard acoustic preamp with a built-in tuner",
-            "a vintage-style tremolo bridge",
-            "scalloped X-bracing under the soundboard",
-        ),
-        uses=(
-            "It suits blues, indie and rock guitarists who need a guitar that stays in tune.",
-            "The neck is comfortable for long practice sessions and songwriting at home.",
-            "Chords ring out clearly and lead lines sing all the way up the fretboard.",
-            "It records beautifully for fingerpicked and strummed acoustic guitar parts.",
-            "The guitar comes set up with low action, ready to play out of the case.",
-            "Bass players get a deep, punchy low end that sits well in a band mix.",
-        ),
-        tags=(
-            "electric",
-            "acoustic",
-            "six-string",
-            "bass",
-            "humbucker",
-            "single-coil",
-            "tonewood",
-            "fretboard",
-        ),
-        praise=(
-            "The neck feels fast and the action was low right out of the box.",
-            "It stays in tune for days, even after heavy bends on stage.",
-            "The pickups have a clear, articulate voice and real bite when I dig in.",
-            "The acoustic tone is rich and balanced, with plenty of projection.",
-            "The fretwork is smooth with no sharp fret ends anywhere.",
-            "Intonation is spot on all the way up the neck.",
-        ),
-        complaints=(
-            "The frets had sharp ends that cut my hand on the first day.",
-            "It will not stay in tune for more than a song or two.",
-            "The neck pickup sounds muddy and the bridge pickup is thin and shrill.",
-            "The action was sky high and the neck needed a truss rod adjustment.",
-            "There is a dead spot on the G string around the seventh fret.",
-            "The finish started peeling near the strap button within a month.",
-        ),
-    ),
-    "strings": CategoryBank(
-        prefix="strings",
-        nouns=("strings", "set of strings", "string set"),
-        kinds=(
-            (
-                "Nickel-Wound Electric Strings",
-                "set of nickel-wound electric guitar strings",
-                "set of strings",
-            ),
-            (
-                "Phosphor Bronze Acoustic Strings",
-                "set of phosphor bronze acoustic strings",
-                "set of strings",
-            ),
-            (
-                "Coated 80/20 Bronze Strings",
-                "set of coated 80/20 bronze acoustic strings",
-                "set of strings",
-            ),
-            (
-                "Nylon Classical Strings",
-                "set of nylon classical guitar strings",
-                "set of nylon strings",
-            ),
-            (
-                "Stainless Roundwound Bass Strings",
-                "set of stainless steel roundwound bass strings",
-                "set of bass strings",
-            ),
-            ("Flatwound Strings", "set of flatwound guitar strings", "set of flatwounds"),
-        ),
-        features=(
-            "a light 10-46 gauge for easy bending",
-            "a medium 12-54 gauge for a fuller acoustic sound",
-            "a micro-thin coating that resists finger sweat and corrosion",
-            "hexagonal cores that keep the winding tight",
-            "ball ends colour-coded by string",
-            "a balanced tension across all six strings",
-            "a bright attack with long sustain",
-            "a warm, smooth flatwound feel under the fingers",
-            "individually sealed envelopes that keep every string fresh",
-            "reinforced plain strings that resist breaking at the bridge",
-            "a long-scale 45-105 gauge for four-string bass",
-        ),
-        uses=(
-            "A fresh set of strings brings back the sparkle of a guitar that sounds dull.",
-            "Gigging players who change strings every week will like the consistent gauges.",
-            "These strings suit fingerstyle, strumming and string bending alike.",
-            "The coated strings last for months between string changes.",
-            "Bassists get a punchy, growling string tone that cuts through the mix.",
-        ),
-        tags=(
-            "strings",
-            "gauge",
-            "coated",
-            "nickel",
-            "bronze",
-            "nylon",
-            "bass strings",
-            "restring",
-        ),
-        praise=(
-            "The strings sound bright and stay in tune after just one stretch.",
-            "The coating really works, these strings still sound lively after two months.",
-            "String tension feels even and bending is effortless.",
-            "They settled in fast and held their tone through a long gig.",
-            "No squeak when sliding, which my fingers appreciate.",
-        ),
-        complaints=(
-            "The high E string snapped while I was tuning up.",
-            "The strings went dead and dull after only a week.",
-            "The coating flaked off and left grey bits all over my fretboard.",
-            "Two of the strings in the pack were the wrong gauge.",
-            "They kept slipping out of tune for days no matter how much I stretched them.",
-        ),
-    ),
-    "amps": CategoryBank(
-        prefix="amp",
-        nouns=("amp", "amplifier", "combo amp", "amp head"),
-        kinds=(
-            ("Tube Combo Amp", "all-tube guitar combo amplifier", "amp"),
-            ("Solid-State Practice Amp", "solid-state practice amplifier", "practice amp"),
-            ("Modeling Amp", "digital modeling guitar amplifier", "modeling amp"),
-            ("Amp Head", "valve guitar amplifier head", "amp head"),
-            ("Bass Combo Amp", "bass combo amplifier", "bass amp"),
-            ("1x12 Speaker Cabinet", "closed-back 1x12 speaker cabinet", "cabinet"),
-        ),
-        features=(
-            "a 12-inch speaker and a spring reverb tank",
-            "two channels with separate gain and master volume controls",
-            "a pair of 6L6 power tubes",
-            "EL84 power tubes and a warm, chimey breakup",
-            "a headphone output for silent practice",
-            "a built-in tuner and an effects loop",
-            "an attenuator switch that drops the wattage to one watt",
-            "a three-band EQ with a bright switch",
-            "dozens of amp models and a USB audio interface",
-            "a footswitch jack for channel switching",
-            "a tilt-back cabinet design",
-            "a 300-watt output and a compressor for bass",
-        ),
-        uses=(
-            "It is loud enough for rehearsals and small club gigs without a PA.",
-            "The clean channel stays clear at volume and takes pedals well.",
-            "Bedroom players can get saturated amp tone at low volume.",
-            "The amp records well with a microphone in front of the speaker.",
-            "Bassists get headroom for stage volume and a clean direct out.",
-        ),
-        tags=("amp", "tube", "combo", "watts", "reverb", "overdrive", "speaker", "headroom"),
-        praise=(
-            "The clean channel is warm and full, and the drive channel roars.",
-            "It has plenty of headroom and takes my pedals beautifully.",
-            "The amp is quiet at idle, no hiss or hum even with the gain up.",
-            "The reverb is lush and the amp tone breaks up nicely when I dig in.",
-            "Even at bedroom volume the amp sounds full and responsive.",
-        ),
-        complaints=(
-            "The amp hums loudly even with nothing plugged in.",
-            "One of the power tubes blew after a single rehearsal.",
-            "The speaker rattles and farts out at anything above half volume.",
-            "The reverb tank crackles whenever I move the amp.",
-            "The drive channel sounds fizzy and harsh no matter how I set the EQ.",
-        ),
-    ),
-    "pedals": CategoryBank(
-        prefix="pedal",
-        nouns=("pedal", "pedalboard", "overdrive pedal", "delay pedal"),
-        kinds=(
-            ("Overdrive Pedal", "overdrive effects pedal", "overdrive pedal"),
-            ("Fuzz Pedal", "fuzz effects pedal", "fuzz pedal"),
-            ("Analog Delay", "analog delay pedal", "delay pedal"),
-            ("Reverb Pedal", "stereo reverb pedal", "reverb pedal"),
-            ("Chorus Pedal", "analog chorus pedal", "chorus pedal"),
-            ("Looper Pedal", "looper pedal", "looper"),
-            ("Tuner Pedal", "chromatic stompbox tuner", "tuner pedal"),
-        ),
-        features=(
-            "true bypass switching and a rugged metal enclosure",
-            "a bucket-brigade delay line with up to 600 ms of echo",
-            "tap tempo and a modulation switch",
-            "a germanium transistor fuzz circuit",
-            "a mid-boost knob that helps solos cut through",
-            "a soft-touch footswitch and a bright LED",
-            "a 9-volt power jack and room for a battery",
-            "a shimmer mode with octave-up reflections",
-            "thirty minutes of stereo loop time",
-            "a clean blend knob for bass players",
-            "a top-mounted jack layout that saves pedalboard space",
-        ),
-        uses=(
-            "It stacks well with other pedals in front of a slightly driven amp.",
-            "The pedal adds ambience and echo without washing out the guitar signal.",
-            "It fits on a crowded pedalboard and survives being stomped on every night.",
-            "Solo players can build loops and layers live on stage.",
-            "It turns a clean amp into a singing, sustaining lead tone.",
-        ),
-        tags=("pedal", "stompbox", "effects", "overdrive", "delay", "fuzz", "reverb", "pedalboard"),
-        praise=(
-            "The pedal is transparent when off and adds lovely grit when on.",
-            "The delay repeats are warm and decay naturally.",
-            "The footswitch is quiet, no pop when I engage the effect.",
-            "It stacks well with my other drives and cleans up with the volume knob.",
-            "The reverb is huge but never muddies the guitar signal.",
-        ),
-        complaints=(
-            "The pedal pops loudly every time I click the footswitch.",
-            "It sucks the tone out of my signal chain, even when bypassed.",
-            "The footswitch stopped working after two weeks on my pedalboard.",
-            "The delay has a constant high-pitched whine in the repeats.",
-            "The input jack is loose and the signal cuts out on stage.",
-        ),
-    ),
-    "keyboards": CategoryBank(
-        prefix="keys",
-        nouns=("keyboard", "digital piano", "synth", "MIDI controller"),
-        kinds=(
-            ("88-Key Digital Piano", "88-key digital piano", "digital piano"),
-            ("Stage Piano", "portable stage piano", "stage piano"),
-            ("Analog Synthesizer", "polyphonic analog synthesizer", "synth"),
-            ("MIDI Keyboard Controller", "49-key MIDI keyboard controller", "MIDI controller"),
-            ("Workstation Keyboard", "61-key workstation keyboard", "keyboard"),
-            ("Portable Arranger Keyboard", "portable arranger keyboard", "keyboard"),
-        ),
-        features=(
-            "fully weighted hammer-action keys",
-            "semi-weighted keys with aftertouch",
-            "a sampled concert grand piano with sympathetic resonance",
-            "eight voices of polyphony and a resonant low-pass filter",
-            "velocity-sensitive drum pads and assignable knobs",
-            "pitch and modulation wheels",
-            "a built-in sequencer and arpeggiator",
-            "USB-MIDI and a sustain pedal input",
-            "built-in stereo speakers and a headphone jack",
-            "hundreds of electric piano, organ and string patches",
-            "a step sequencer for synth basslines",
-        ),
-        uses=(
-            "Piano students get a realistic touch for daily practice at home.",
-            "It plugs straight into a laptop for recording keyboard parts in a DAW.",
-            "Gigging keyboard players get piano, organ and synth sounds in one instrument.",
-            "Sound designers can build pads, leads and basslines from the synth engine.",
-            "The keyboard is light enough to carry to rehearsals and church services.",
-        ),
-        tags=("keys", "piano", "synth", "MIDI", "weighted", "88-key", "organ", "controller"),
-        praise=(
-            "The weighted keys feel close to a real acoustic piano.",
-            "The piano samples are rich and the sustain pedal response is realistic.",
-            "The synth filter sounds fat and the knobs are smooth to tweak.",
-            "The MIDI controller was recognised by my DAW instantly.",
-            "Velocity response is even across the whole keyboard.",
-        ),
-        complaints=(
-            "Several keys click loudly and one key sticks down.",
-            "The piano sound is thin and the speakers distort at moderate volume.",
-            "The MIDI connection keeps dropping out during recording.",
-            "Velocity is uneven, some keys play much louder than others.",
-            "The synth drifts out of tune as it warms up.",
-        ),
-    ),
-    "drums": CategoryBank(
-        prefix="drums",
-        nouns=("drum kit", "drums", "snare", "cymbals"),
-        kinds=(
-            ("Five-Piece Drum Kit", "five-piece acoustic drum kit", "drum kit"),
-            ("Electronic Drum Kit", "electronic drum kit with mesh heads", "electronic kit"),
-            ("Snare Drum", "steel-shell snare drum", "snare"),
-            ("Cymbal Pack", "set of cast bronze cymbals", "cymbal set"),
-            ("Cajon", "wooden cajon box drum", "cajon"),
-            ("Drum Throne", "padded drum throne", "drum throne"),
-        ),
-        features=(
-            "birch shells and die-cast hoops",
-            "a 22-inch bass drum and fast, precise tom mounts",
-            "mesh drum heads and a drum module with a hundred kits",
-            "B20 bronze hi-hats, crash and ride cymbals",
-            "a throw-off strainer and snappy snare wires",
-            "double-braced hardware and a chain-drive kick pedal",
-            "adjustable snare wires inside the cajon",
-            "a hydraulic seat height adjustment",
-            "a coated batter head and an adjustable snare",
-            "USB-MIDI output for drum samples",
-        ),
-        uses=(
-            "Drummers get a punchy kick and warm toms in rehearsal rooms and small venues.",
-            "The electronic kit lets drummers practise quietly with headphones.",
-            "The cymbals have a dark wash that suits jazz and indie drumming.",
-            "The cajon brings percussion to acoustic sets and unplugged gigs.",
-            "Students can learn rudiments and grooves on a drum set that holds its tuning.",
-        ),
-        tags=("drums", "percussion", "snare", "kick", "cymbals", "hi-hat", "mesh", "sticks"),
-        praise=(
-            "The toms tune up easily and the kick drum has real thump.",
-            "The mesh heads feel natural and the drum module is simple to use.",
-            "The cymbals are musical, with a shimmering crash and a clear ride bell.",
-            "The snare cracks at rimshots and stays sensitive for ghost notes.",
-            "The hardware is solid and nothing creeps during a hard-hitting set.",
-        ),
-        complaints=(
-            "The hi-hat stand wobbles and the clutch keeps slipping.",
-            "The drum module double-triggers on the snare pad.",
-            "The crash cymbal cracked after two months of normal playing.",
-            "The bass drum pedal squeaks and the beater came loose.",
-            "The drum heads sound boxy and lose their tuning after one song.",
-        ),
-    ),
-    "microphones": CategoryBank(
-        prefix="mic",
-        nouns=("mic", "microphone", "vocal mic", "condenser mic"),
-        kinds=(
-            ("Dynamic Vocal Microphone", "cardioid dynamic vocal microphone", "vocal mic"),
-            ("Large-Diaphragm Condenser", "large-diaphragm condenser microphone", "condenser mic"),
-            ("Small-Diaphragm Condenser", "small-diaphragm condenser microphone", "condenser mic"),
-            ("Ribbon Microphone", "passive ribbon microphone", "ribbon mic"),
-            ("USB Podcast Microphone", "USB podcast microphone", "USB mic"),
-            ("Instrument Microphone", "dynamic instrument microphone", "mic"),
-        ),
-        features=(
-            "a tight cardioid pickup pattern that rejects feedback",
-            "a one-inch gold-sputtered capsule",
-            "a shock mount and a pop filter in the box",
-            "a switchable pad and a low-cut filter",
-            "phantom power operation at 48 volts",
-            "a figure-eight polar pattern for room sound",
-            "a zero-latency headphone monitor output",
-            "a rugged steel grille and an internal pop screen",
-            "a presence peak that flatters spoken voice",
-        ),
-        uses=(
-            "Singers get clear vocals on stage and a microphone that handles loud voices.",
-            "It captures acoustic guitar, vocals and voice-overs in a home studio.",
-            "Podcasters can plug the microphone straight into a laptop and start recording.",
-            "It is a go-to microphone for snare drums and guitar cabinets.",
-            "The microphone smooths harsh sources when recording horns and strings.",
-        ),
-        tags=(
-            "microphone",
-            "vocals",
-            "condenser",
-            "dynamic",
-            "cardioid",
-            "recording",
-            "podcast",
-            "XLR",
-        ),
-        praise=(
-            "My vocals sound clear and present without any harshness.",
-            "The mic rejects stage noise and feedback really well.",
-            "The condenser captures every detail of my acoustic guitar.",
-            "Handling noise is minimal and plosives are well controlled.",
-            "Recordings came out warm and polished with almost no EQ.",
-        ),
-        complaints=(
-            "The mic picks up a constant hiss, even with the gain low.",
-            "Plosives boom through the capsule and the pop filter barely helps.",
-            "The USB connection crackles and drops out during recording.",
-            "It sounds harsh and sibilant on every voice I tried.",
-            "The mic clip snapped the first time I adjusted the stand.",
-        ),
-    ),
-    "accessories": CategoryBank(
-        prefix="acc",
-        nouns=("cable", "tuner", "capo", "guitar stand", "strap", "gig bag"),
-        kinds=(
-            ("Instrument Cable", "braided instrument cable", "cable"),
-            ("XLR Microphone Cable", "balanced XLR microphone cable", "XLR cable"),
-            ("Clip-On Tuner", "clip-on chromatic tuner", "tuner"),
-            ("Trigger Capo", "spring-loaded trigger capo", "capo"),
-            ("Guitar Stand", "folding guitar stand", "guitar stand"),
-            ("Padded Gig Bag", "padded gig bag", "gig bag"),
-            ("Leather Guitar Strap", "leather guitar strap", "strap"),
-        ),
-        features=(
-            "a braided jacket and gold-plated plugs",
-            "oxygen-free copper conductors and a lifetime warranty",
-            "a bright display that reads in direct sunlight",
-            "a padded clamp that protects the neck finish",
-            "foam padding and a rubber base",
-            "a water-resistant shell and backpack straps",
-            "a right-angle plug on one end",
-            "a cable length of six metres",
-            "an adjustable strap length and soft padding",
-            "a fast tuning needle accurate to one cent",
-        ),
-        uses=(
-            "Every guitarist needs a spare cable, tuner and capo in the gig bag.",
-            "The cable stays quiet even when it is stepped on during a show.",
-            "The stand keeps a guitar safe and within reach between songs.",
-            "A gig bag protects an instrument on the bus, the train and in the van.",
-            "Small accessories like a capo and a strap make every practice session easier.",
-        ),
-        tags=("accessories", "cable", "tuner", "capo", "strap", "stand", "gig bag", "XLR"),
-        praise=(
-            "The cable is dead quiet, no crackle at all when I move around.",
-            "The tuner reads quickly and accurately, even on a loud stage.",
-            "The capo holds evenly without pulling the strings sharp.",
-            "The gig bag padding is thick and the zippers feel strong.",
-            "The stand folds small and holds my guitar securely.",
-        ),
-        complaints=(
-            "The cable crackles whenever I move and the plug came loose.",
-            "The tuner is slow and jumps around instead of settling.",
-            "The capo buzzes on the low strings and pulls everything sharp.",
-            "The gig bag zipper broke on the second trip.",
-            "The stand tipped over and scratched my guitar.",
-        ),
-    ),
+    name: CategoryBank.from_dict(bank) for name, bank in _DATA["category_banks"].items()
 }
-
-BRANDS: tuple[str, ...] = (
-    "Ashgrove",
-    "Ravenwood",
-    "Calder",
-    "Norrland",
-    "Bellhaven",
-    "Ostrava",
-    "Kestrel",
-    "Larkspur",
-    "Marlowe",
-    "Tidewater",
-    "Hollis",
-    "Quarry",
-    "Verity",
-    "Fenmoor",
-    "Saltmarsh",
-    "Corvid",
-)
-
-CATALOG_INTROS: tuple[str, ...] = (
-    "The {title} is a {kind} with {feature}.",
-    "Meet the {title}, a {kind} featuring {feature}.",
-    "{title}: a {kind} that offers {feature}.",
-    "This {kind} pairs {feature} with {feature2}.",
-)
-CATALOG_DETAILS: tuple[str, ...] = (
-    "It also has {feature}.",
-    "You also get {feature}.",
-    "Other highlights include {feature} and {feature2}.",
-)
-
-# Review wording by satisfaction band: 0 very negative, 1 negative, 2 mixed, 3 positive, 4 glowing.
-REVIEW_OPENERS: tuple[tuple[str, ...], ...] = (
-    (
-        "Really disappointed with this {noun}.",
-        "Save your money and skip this one.",
-        "This was a complete waste of money.",
-        "I regret buying this {noun}.",
-        "Honestly one of the worst purchases I have made for my rig.",
-        "Terrible, I am angry I trusted the reviews.",
-    ),
-    (
-        "Not impressed, sadly.",
-        "I wanted to like this {noun} more than I do.",
-        "It is okay at best and has some real problems.",
-        "Below my expectations for the price.",
-        "A letdown compared to what I hoped for.",
-    ),
-    (
-        "Mixed feelings about this one.",
-        "It does the job, but nothing special.",
-        "A decent {noun} for the price, with a few caveats.",
-        "Some good, some bad.",
-        "Three stars feels fair for this {noun}.",
-    ),
-    (
-        "Really happy with this {noun}.",
-        "Solid purchase overall.",
-        "Pleasantly surprised by this {noun}.",
-        "Very good, and a clear upgrade over my old one.",
-        "Does exactly what I wanted it to do.",
-    ),
-    (
-        "Absolutely love this {noun}!",
-        "Best {noun} I have owned, hands down.",
-        "Wow, this exceeded every expectation I had.",
-        "Five stars, no hesitation at all.",
-        "What a fantastic {noun}, I am thrilled with it.",
-        "Pure joy every time I use it.",
-    ),
-)
-REVIEW_CLOSERS: tuple[tuple[str, ...], ...] = (
-    (
-        "I am returning it and would not recommend it to anyone.",
-        "Avoid it, there are much better options out there.",
-        "Very poor quality and a frustrating experience from start to finish.",
-        "Never again, I am done with this brand.",
-    ),
-    (
-        "I probably will not buy from this line again.",
-        "Not terrible, but I would look elsewhere next time.",
-        "Hard to recommend at this price.",
-        "I am disappointed and will likely sell it.",
-    ),
-    (
-        "Fine if you find it on sale.",
-        "It is acceptable, just do not expect miracles.",
-        "I will keep it for now, but I am still looking around.",
-        "Good enough for practice, maybe not for the stage.",
-    ),
-    (
-        "I would recommend it to a friend.",
-        "Happy with the purchase and would buy it again.",
-        "Great value for the money.",
-        "It has earned a permanent spot in my setup.",
-    ),
-    (
-        "Would buy again in a heartbeat and recommend it to every player I know.",
-        "Worth every penny, I love it.",
-        "Brilliant, it made me excited to play again.",
-        "An absolute gem, I could not be happier.",
-    ),
-)
-REVIEW_GENERIC_GOOD: tuple[str, ...] = (
-    "It arrived quickly and was packed really well.",
-    "Customer support answered my question within a day and was genuinely helpful.",
-    "For the price it is a great value.",
-    "Build quality feels sturdy and well finished.",
-    "Everything I needed was in the box and the manual is clear.",
-    "It looks even better in person than in the photos.",
-    "It has held up perfectly through weekly rehearsals.",
-    "Setup took five minutes and it worked the first time.",
-)
-REVIEW_GENERIC_BAD: tuple[str, ...] = (
-    "The box arrived dented and a part was missing.",
-    "Support took a week to answer and was not helpful at all.",
-    "It feels overpriced for what you get.",
-    "Fit and finish is sloppy, with rough edges in places.",
-    "The manual is useless and the setup was a frustrating mess.",
-    "It looks cheap in person, nothing like the photos.",
-    "It broke within a few weeks of light use.",
-    "Delivery was late and the tracking never updated.",
-)
-REVIEW_STORIES: tuple[str, ...] = (
-    "I mostly play at home but gig with a wedding band a couple of times a month.",
-    "I have been playing for about fifteen years, so I have tried a lot of gear.",
-    "I bought it to replace an older one that finally gave up after a decade.",
-    "My setup is fairly simple and I record demos in a small spare room.",
-    "I compared it against two similar models at a local shop before ordering.",
-    "My teacher suggested it when I started taking lessons again.",
-    "We use it every week at rehearsals for our community theatre group.",
-    "I play a mix of funk, soul and a few jazz standards.",
-    "For context, most of my playing happens late at night with the volume down.",
-    "I ordered it on a Tuesday and had it on the following Friday.",
-    "Our drummer has strong opinions about gear, and he tried it too.",
-    "I used it for three rehearsals and one paid gig before writing this.",
-    "I am a hobbyist, not a professional, so take this with a grain of salt.",
-    "It went straight into my main setup next to gear I have used for years.",
-    "My partner is a sound engineer and gave it a listen as well.",
-    "I waited a month before reviewing so I could judge it properly.",
-)
-
-MOODS: tuple[str, ...] = ("sad", "angry", "fearful", "joyful", "neutral")
-
-CHAT_TEMPLATES: dict[str, tuple[str, ...]] = {
-    "sad": (
-        "honestly feeling pretty down today, not even sure I want to touch my {noun}",
-        "my old {noun} finally died and it feels like losing a friend",
-        "sold my {noun} to pay rent this month, kind of heartbroken about it",
-        "the band broke up last night and I just feel empty and tired",
-        "cannot seem to play anything right lately, feeling really discouraged and sad",
-        "the {noun} my dad gave me got damaged, so upset I could cry",
-        "practiced for weeks and still sound bad, feeling hopeless tonight",
-        "nobody showed up to our gig, feeling lonely and kind of miserable",
-        "I miss playing with my old bandmates, everything feels gray now",
-        "lost my {noun} on the train today, just devastated about it",
-        "sorry, rough week, I do not really have the energy to pick anything",
-        "feeling low, maybe something small for my {noun} would cheer me up a bit",
-    ),
-    "angry": (
-        "ugh, my {noun} gave out right before soundcheck, so frustrating",
-        "this is ridiculous, the {noun} I ordered arrived broken again",
-        "third time asking about my refund and still no answer, I am furious",
-        "why does my {noun} keep cutting out, I am so done with this junk",
-        "seriously annoyed, delivery was late and nobody bothered to tell me",
-        "who designed this {noun}, it is terrible and I hate it",
-        "I am sick of cheap {noun} gear falling apart after a week",
-        "your checkout crashed twice and charged me double, fix this now",
-        "absolutely livid, the {noun} came scratched and the box was soaked",
-        "stop sending me emails and just answer my question about the {noun}",
-        "the sound guy ruined our set tonight, so angry I could scream",
-        "what a waste of my time, the tracking number does not even work",
-    ),
-    "fearful": (
-        "kind of nervous, first real gig on Friday and my {noun} is acting weird",
-        "worried my {noun} will not arrive before the show, has it shipped yet",
-        "I am scared I will break this {noun}, how fragile is it really",
-        "anxious about spending this much, what if the {noun} is wrong for me",
-        "stage fright is killing me, any tips before I play tomorrow night",
-        "is it safe to plug my {noun} into an old outlet, afraid of frying it",
-        "nervous about the recording session next week, hope my {noun} holds up",
-        "what if the {noun} does not fit my setup, I am worried about returns",
-        "my hands are shaking thinking about the audition, I need a reliable {noun}",
-        "panicking a little, my {noun} started smelling hot during practice",
-    ),
-    "joyful": (
-        "just got my new {noun} and I am grinning like an idiot, love it",
-        "best gig ever last night, the crowd sang every chorus with us",
-        "finally nailed that solo on my {noun}, feeling amazing today",
-        "so happy with the {noun}, it sounds wonderful in my little studio",
-        "we got booked for the summer festival, absolutely thrilled right now",
-        "my daughter played her first song on the {noun} today, so proud",
-        "treating myself today, looking for something fun for my {noun}",
-        "great news, our first single is out and people actually love it",
-        "this {noun} makes practice feel like play, having an absolute blast",
-        "feeling fantastic, got a raise and I am upgrading my {noun} setup",
-    ),
-    "neutral": (
-        "is this {noun} available in black or only in the natural finish",
-        "what is the difference between these two {noun} models exactly",
-        "do you ship to Canada and how long does delivery usually take",
-        "can I pick up the {noun} in store or is it online only",
-        "does the {noun} come with a case or is that sold separately",
-        "looking for a {noun} under three hundred dollars, any suggestions please",
-        "how long is the warranty on this {noun} and what does it cover",
-        "is there a student discount on {noun} gear this month",
-        "which {noun} would you recommend for a small practice room",
-        "can you compare this {noun} with the one I bought last year",
-    ),
-}
+BRANDS: tuple[str, ...] = _strings(_DATA["brands"])
+CATALOG_INTROS: tuple[str, ...] = _strings(_DATA["catalog_intros"])
+CATALOG_DETAILS: tuple[str, ...] = _strings(_DATA["catalog_details"])
+# One tuple per satisfaction band, 0 (furious) .. 4 (delighted).
+REVIEW_OPENERS: tuple[tuple[str, ...], ...] = tuple(_strings(b) for b in _DATA["review_openers"])
+REVIEW_CLOSERS: tuple[tuple[str, ...], ...] = tuple(_strings(b) for b in _DATA["review_closers"])
+REVIEW_GENERIC_GOOD: tuple[str, ...] = _strings(_DATA["review_generic_good"])
+REVIEW_GENERIC_BAD: tuple[str, ...] = _strings(_DATA["review_generic_bad"])
+REVIEW_STORIES: tuple[str, ...] = _strings(_DATA["review_stories"])
+MOODS: tuple[str, ...] = _strings(_DATA["moods"])
+CHAT_TEMPLATES: dict[str, tuple[str, ...]] = _by_key(_DATA["chat_templates"])
 # Appended when a filled chat template is shorter than the chat length floor.
-CHAT_TAILS: dict[str, tuple[str, ...]] = {
-    "sad": ("just a bad day I guess", "anyway, whatever"),
-    "angry": ("unbelievable", "seriously, come on"),
-    "fearful": ("a bit worried", "please let me know soon"),
-    "joyful": ("so excited", "what a day"),
-    "neutral": ("thanks in advance", "just curious"),
-}
+CHAT_TAILS: dict[str, tuple[str, ...]] = _by_key(_DATA["chat_tails"])
+del _DATA

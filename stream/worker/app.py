@@ -60,6 +60,8 @@ def make_app(
     processor = Processor(settings, model, index)
     users = app.Table("users", default=None, partitions=settings.partitions, key_type=str)
     items = app.Table("items", default=None, partitions=settings.partitions, key_type=str)
+    # user id -> event time of their last erasure; kept so older events stay dropped (README)
+    erasures = app.Table("erasures", default=None, partitions=settings.partitions, key_type=str)
     pipeline = Pipeline(
         app,
         settings,
@@ -67,6 +69,7 @@ def make_app(
         metrics,
         _outputs(app, settings),
         users,
+        erasures,
         {settings.topic(k): k for k in INPUT_KINDS},
     )
     user_events, item_updates = agents.register(app, settings, pipeline, items, holder)
@@ -91,7 +94,9 @@ def _faust_app(settings: Settings) -> faust.App:
         web_host="127.0.0.1",
         consumer_auto_offset_reset="earliest",
         producer_linger=settings.linger_ms / 1000.0,
-        stream_wait_empty=False,
+        stream_wait_empty=True,  # a rebalance waits until in-flight pieces are folded (README)
+        consumer_group_instance_id=settings.instance_id or None,
+        broker_session_timeout=settings.session_timeout_s,
         autodiscover=False,
         logging_config=None,
     )

@@ -29,6 +29,11 @@ class Metrics:
             "moodstream_duplicates_total", "events dropped as already seen", registry=r
         )
         self.erasures = Counter("moodstream_erasures_total", "users erased", registry=r)
+        self.before_erasure = Counter(
+            "moodstream_before_erasure_total",
+            "events no newer than their user's erasure, dropped",
+            registry=r,
+        )
         self.recommendations = Counter(
             "moodstream_recommendations_total", "recommendations emitted", registry=r
         )

@@ -61,6 +61,7 @@ class Pipeline:
         metrics: Metrics,
         outputs: Outputs,
         users: Any,
+        erasures: Any,
         kind_of: dict[str, str],
     ) -> None:
         self.app = app
@@ -69,6 +70,7 @@ class Pipeline:
         self.metrics = metrics
         self.outputs = outputs
         self.users = users
+        self.erasures = erasures
         self.kind_of = kind_of
         self.coalescer = Coalescer(settings.recommend_interval_ms)
         # Scoring threads take pieces in the order the agent hands them over; the folding task
@@ -99,7 +101,8 @@ class Pipeline:
             folder.cancel()
 
     async def decode_batch(self, batch: list[Any]) -> tuple[list[Decoded], list[Any]]:
-        """Valid events, and the events that went to the dead-letter topic instead."""
+        """Valid new events, and the events to acknowledge without folding: those that went
+        to the dead-letter topic, and texts already folded (redeliveries: never scored)."""
         decoded: list[Decoded] = []
         dead: list[Any] = []
         for event in batch:
@@ -116,7 +119,15 @@ class Pipeline:
                 await self.send_dead(exc, event)
                 dead.append(event)
                 continue
-            decoded.append(Decoded(kind, record, event))
+            d = Decoded(kind, record, event)
+            if kind in ("reviews", "chats"):
+                enter(d)
+                if self.processor.already_folded(d, self.users):
+                    self.metrics.duplicates.inc()
+                    dead.append(event)
+                    continue
+            decoded.append(d)
+        leave()
         return decoded, dead
 
     def crash_on_failure(self, task: asyncio.Future[None]) -> None:
@@ -146,13 +157,16 @@ class Pipeline:
                 await stream.ack(d.source)
 
     async def fold_and_send(self, chunk: list[Decoded], scores: Any) -> None:
-        outcome = self.processor.fold_batch(chunk, scores, self.users, now_ms(), enter)
+        outcome = self.processor.fold_batch(
+            chunk, scores, self.users, now_ms(), enter, erasures=self.erasures
+        )
         leave()
         for item_id, item_event in outcome.item_events:
             await self.outputs.item_events.send(key=item_id.encode(), value=item_event)
         for d, problem in outcome.rejected:
             await self.send_dead(problem, d.source)
         self.metrics.duplicates.inc(outcome.duplicates)
+        self.metrics.before_erasure.inc(outcome.before_erasure)
         for kind, count in outcome.counts.items():
             self.metrics.events.labels(kind).inc(count)
         for user_id in outcome.erased:
@@ -193,7 +207,8 @@ class Pipeline:
             now_ms=now_ms(),
         )
         self.metrics.dead.labels(exc.kind).inc()
-        log.info("dead letter %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, exc)
+        # The kind only: a schema error's message can quote the value (user text, ids).
+        log.info("dead letter %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, exc.kind)
         await self.outputs.deadletters.send(key=msg.key, value=record.to_json_dict())
 
 
@@ -213,7 +228,7 @@ def model_threads(configured: int, scorers: int, cores: int | None = None) -> in
     by the ``scorers`` scoring threads (at least one each).
 
     The event loop folds and ranks on the core left over; on 2 cores a model thread on the
-    loop's core fought it for that core (benchmarks/pipeline.py).
+    loop's core fought it for that core (benchmarks/pipeline).
     """
     if configured > 0:
         return configured

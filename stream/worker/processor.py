@@ -61,6 +61,7 @@ class Outcome:
     duplicates: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     erased: list[str] = field(default_factory=list)
+    before_erasure: int = 0  # events no newer than their user's erasure: dropped, never folded
     triggers: dict[str, tuple[str, int]] = field(default_factory=dict)  # user -> (event_id, ts)
     states: dict[str, UserState] = field(default_factory=dict)  # each trigger's user after it
 
@@ -84,8 +85,23 @@ def load_user(raw: Any) -> tuple[UserState, dedup.DedupState]:
     return UserState.from_dict(raw), window
 
 
-def dump_user(state: UserState, window: dedup.DedupState) -> dict[str, Any]:
-    return {**state.to_dict(), "ids": window.to_dict()}
+def dump_user(
+    state: UserState, window: dedup.DedupState, erased_at: int | None = None
+) -> dict[str, Any]:
+    record = {**state.to_dict(), "ids": window.to_dict()}
+    if erased_at is not None:
+        record["erased_at"] = erased_at
+    return record
+
+
+def erased_at_of(raw: Any, erasures: Table, user_id: str) -> int | None:
+    """The event time of the user's last erasure: their record carries it once they are back;
+    before that only the ``erasures`` table knows it."""
+    if raw is not None:
+        at = raw.get("erased_at")
+        return None if at is None else int(at)
+    at = erasures.get(user_id)
+    return None if at is None else int(at)
 
 
 class Processor:
@@ -165,12 +181,16 @@ class Processor:
         users: Table,
         now_ms: int,
         enter: Callable[[Decoded], None] | None = None,
+        erasures: Table | None = None,
     ) -> Outcome:
         """Fold a scored batch in order, writing each user's record once, after their last
-        event. ``enter(d)`` runs before a write (the worker uses it to tell Faust which
-        partition's changelog it belongs to); the batch is acknowledged only after it returns."""
+        event. ``enter(d)`` runs before a table read or write (the worker uses it to tell Faust
+        which partition's store and changelog it belongs to); the batch is acknowledged only
+        after it returns. ``erasures`` keeps each erased user's erasure time: topics have no
+        mutual order, so a chat older than the erasure may arrive after it and is dropped."""
         out = Outcome()
-        held: dict[str, tuple[UserState, dedup.DedupState, Decoded]] = {}
+        erasures = {} if erasures is None else erasures
+        held: dict[str, tuple[UserState, dedup.DedupState, Decoded, int | None]] = {}
         items: dict[str, dict[str, Any]] = {}
         row = 0
         for d in batch:
@@ -184,6 +204,8 @@ class Processor:
                     enter(d)
                 if rec.user_id in users:
                     del users[rec.user_id]  # a tombstone in the changelog
+                before = erasures.get(rec.user_id)
+                erasures[rec.user_id] = max(int(rec.ts), -1 if before is None else int(before))
                 out.erased.append(rec.user_id)
                 out.triggers.pop(rec.user_id, None)
                 out.states.pop(rec.user_id, None)
@@ -202,11 +224,16 @@ class Processor:
                 )
                 continue
             if rec.user_id in held:
-                state, window, _ = held[rec.user_id]
+                state, window, _, erased_at = held[rec.user_id]
             else:
                 if enter is not None:
                     enter(d)  # RocksDB reads the store of the entered event's partition
-                state, window = load_user(users.get(rec.user_id))
+                raw = users.get(rec.user_id)
+                state, window = load_user(raw)
+                erased_at = erased_at_of(raw, erasures, rec.user_id)
+            if erased_at is not None and int(rec.ts) <= erased_at:
+                out.before_erasure += 1
+                continue
             window, new = dedup.fold(
                 window, rec.event_id, rec.ts, window_s=self.settings.dedup_window_s
             )
@@ -215,19 +242,28 @@ class Processor:
                 continue
             event = self._observe(d, scores, text_row)
             state, _ = fold_user(state, event, self.user_params)
-            held[rec.user_id] = (state, window, d)
+            held[rec.user_id] = (state, window, d, erased_at)
             if isinstance(event, (ReviewObs, ClickObs)):
                 value = items.setdefault(event.item_id, {"item_id": event.item_id, "events": []})
                 value["events"].append(_item_event(d.kind, rec, event))
             out.counts[d.kind] = out.counts.get(d.kind, 0) + 1
             out.triggers[rec.user_id] = (rec.event_id, rec.ts)
-        for user_id, (state, window, last) in held.items():
+        for user_id, (state, window, last, erased_at) in held.items():
             if enter is not None:
                 enter(last)
-            users[user_id] = dump_user(state, window)
+            users[user_id] = dump_user(state, window, erased_at)
             out.states[user_id] = state
         out.item_events = list(items.items())
         return out
+
+    def already_folded(self, d: Decoded, users: Table) -> bool:
+        """Whether the user's record already holds this event id: a redelivered text need not
+        be scored again (folding checks again, so this only saves model time)."""
+        rec: Any = d.record
+        raw = users.get(rec.user_id)
+        if raw is None or raw.get("ids") is None:
+            return False
+        return dedup.contains(dedup.DedupState.from_dict(raw["ids"]), rec.event_id)
 
     def _vector(self, item_id: str | None) -> Any:
         if item_id is None or item_id not in self.board:
@@ -377,7 +413,8 @@ def affect_of(scores: Scores, row: int, text: str) -> tuple[float, tuple[float, 
 
 
 def _item_event(kind: str, rec: Any, event: ReviewObs | ClickObs) -> dict[str, Any]:
-    value: dict[str, Any] = {"kind": kind, "user_id": rec.user_id, "ts": rec.ts}
+    # No user id: item state needs none, and an erased user's id must not live on in it.
+    value: dict[str, Any] = {"kind": kind, "ts": rec.ts}
     if isinstance(event, ReviewObs):
         value.update(valence=event.valence, rating=event.rating, confidence=event.confidence)
     else:
@@ -388,7 +425,7 @@ def _item_event(kind: str, rec: Any, event: ReviewObs | ClickObs) -> dict[str, A
 def _item_obs(item_id: str, value: dict[str, Any]) -> UserEvent:
     if value["kind"] == "reviews":
         return ReviewObs(
-            value["user_id"],
+            value.get("user_id", ""),
             item_id,
             value["valence"],
             tuple([0.0] * len(EKMAN)),
@@ -398,4 +435,4 @@ def _item_obs(item_id: str, value: dict[str, Any]) -> UserEvent:
             None,
             value.get("confidence", 1.0),
         )
-    return ClickObs(value["user_id"], item_id, value["action"], 0, value["ts"])
+    return ClickObs(value.get("user_id", ""), item_id, value["action"], 0, value["ts"])

@@ -271,3 +271,23 @@ def test_shipped_model_finds_joy_and_anger() -> None:
     groups = ekman(scores.emotions)
     assert EKMAN[int(groups[0].argmax())] == "joy"
     assert EKMAN[int(groups[1].argmax())] == "anger"
+
+
+def test_shipped_int8_scores_do_not_depend_on_the_batch_a_text_came_in() -> None:
+    """A replay batches texts differently from the live worker; it must fold the same state."""
+    model = _shipped()
+    texts = [
+        "Great strings, bright tone.",
+        "Broke after a week and the tuning pegs slip constantly, very disappointed with it.",
+        "ok",
+        "The case is sturdy but the zipper feels cheap; I would still buy it again for the price.",
+        "I am furious, this is outrageous!",
+        "Wonderful " * 40,
+    ]
+    alone = [model.predict([t]) for t in texts]
+    together = model.predict(texts[::-1])
+    for i, one in enumerate(alone):
+        j = len(texts) - 1 - i
+        assert np.abs(one.sentiment[0] - together.sentiment[j]).max() < 1e-4
+        assert np.abs(one.emotions[0] - together.emotions[j]).max() < 1e-4
+        assert np.abs(one.embedding[0] - together.embedding[j]).max() < 1e-4

@@ -16,7 +16,6 @@ from stream.core.emotion import (
     HalfLives,
     ekman_from_emotions,
     emotion_at,
-    emotion_obs,
     fold_emotion,
 )
 from stream.ports import EKMAN, EMOTIONS
@@ -131,14 +130,11 @@ def test_empty_state_is_neutral() -> None:
     assert (s.valence, s.arousal, s.dominant, s.weight) == (0.0, 0.0, "neutral", 0.0)
 
 
-def test_observation_from_model_rows_uses_the_shared_label_maths() -> None:
+def test_ekman_from_model_rows_uses_the_shared_label_maths() -> None:
     probs = np.zeros(len(EMOTIONS), dtype=np.float32)
     probs[EMOTIONS.index("grief")] = 0.9
     probs[EMOTIONS.index("anger")] = 0.3
-    obs = emotion_obs([0.8, 0.15, 0.05], probs, "chat", T0)
-    assert obs.valence == pytest.approx(-0.75)
-    assert np.allclose(obs.ekman, emotions_maths.ekman(probs)[0], atol=1e-6)
-    assert obs.arousal == pytest.approx(float(emotions_maths.arousal(probs)[0]), abs=1e-6)
+    assert np.allclose(ekman_from_emotions(probs), emotions_maths.ekman(probs)[0], atol=1e-6)
     assert EKMAN[int(np.argmax(ekman_from_emotions(probs)))] == "sadness"
 
 

@@ -15,10 +15,9 @@ from stream.core.labels import (
     emotion_labels,
     emotion_thresholds,
     sentiment_labels,
-    split_scores,
     top_emotions,
 )
-from stream.ports import EKMAN, EMOTIONS, Scores
+from stream.ports import EKMAN, EMOTIONS
 
 
 def _one(**probs: float) -> np.ndarray:
@@ -86,18 +85,3 @@ def test_labels_thresholds_and_top() -> None:
     assert sentiment_labels([[0.1, 0.2, 0.7], [0.6, 0.3, 0.1]]) == ["positive", "negative"]
     with pytest.raises(ValueError, match="unknown"):
         emotion_thresholds({"happiness": 0.5})
-
-
-def test_split_scores_gives_one_row_each() -> None:
-    n = 3
-    scores = Scores(
-        sentiment=np.eye(3, dtype=np.float32),
-        emotions=np.zeros((n, 28), dtype=np.float32),
-        embedding=np.arange(n * 384, dtype=np.float32).reshape(n, 384),
-        truncated=np.array([False, True, False]),
-    )
-    rows = split_scores(scores)
-    assert len(rows) == n
-    assert [float(r.valence[0]) for r in rows] == [-1.0, 0.0, 1.0]
-    assert rows[1].truncated.tolist() == [True]
-    assert rows[2].embedding[0, 0] == 2 * 384

@@ -21,7 +21,7 @@ from stream.core.state import (
     Seen,
     UserParams,
     UserState,
-    candidates_for,
+    candidates_many,
     fold_item,
     fold_user,
     recommend,
@@ -296,7 +296,7 @@ def test_popular_items_join_the_candidates_with_their_relevance() -> None:
     assert query is not None
     far = [f"item{i:03d}" for i in np.argsort(index.matrix @ query)[:3]]  # least relevant
     popular = [("not-indexed", 9.0), (far[0], 8.0), (far[1], 7.0), (far[2], 6.0)]
-    cands = candidates_for(state.taste, index, 5)
+    cands = candidates_many([state.taste], index, [5])[0]
     merged = with_popular(cands, state.taste, index, popular, n=2)
     assert merged.ids == (*cands.ids, far[0], far[1])
     assert merged.relevance[-1] == pytest.approx(float(index.matrix[index.rows[far[1]]] @ query))

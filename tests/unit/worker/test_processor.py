@@ -164,11 +164,12 @@ def test_a_user_is_written_once_per_batch_and_items_get_one_value_each(
     assert out.triggers == {"many": ("m3", 103), "other": ("o1", 102)}
     grouped = dict(out.item_events)
     assert list(grouped) == ["item-7", "item-8"]
-    assert [(e["user_id"], e["kind"]) for e in grouped["item-7"]["events"]] == [
-        ("many", "clicks"),
-        ("other", "clicks"),
-        ("many", "reviews"),
+    assert [(e["ts"], e["kind"]) for e in grouped["item-7"]["events"]] == [
+        (100, "clicks"),
+        (102, "clicks"),
+        (103, "reviews"),
     ]
+    assert all("user_id" not in e for e in grouped["item-7"]["events"])  # erasure leaves none
     # The state handed to the ranker is the one written, including all three of its events.
     stored, window = load_user(users["many"])
     assert out.states["many"] == stored and len(window.entries) == 3
@@ -218,3 +219,30 @@ def test_chunks_hold_at_most_batch_size_texts_in_order(processor: Processor) -> 
     assert [len(p) for p in processor.chunks(odd)] == [(size + 4) // 2, (size + 2) // 2]
     clicks_only = [click(f"k{i}", "u", "item-1", "view", i) for i in range(3 * size)]
     assert processor.chunks(clicks_only) == [clicks_only] and processor.chunks([]) == []
+
+
+def test_events_older_than_an_erasure_stay_dropped_whatever_their_topic(
+    processor: Processor,
+) -> None:
+    """Topics have no mutual order: a chat written before the erasure may be read after it."""
+    users: dict[str, Any] = {}
+    erasures: dict[str, Any] = {}
+
+    def run(batch: list[Decoded]) -> Any:
+        return processor.fold_batch(batch, processor.score(batch), users, 0, erasures=erasures)
+
+    run([chat("c1", "u", "hello there", 100)])
+    gone = run([Decoded("erasure", Erasure(user_id="u", ts=500))])
+    assert gone.erased == ["u"] and "u" not in users and erasures == {"u": 500}
+    late = run(
+        [
+            chat("c0", "u", "an earlier chat, read late", 400),
+            click("k0", "u", "item-1", "purchase", 500),
+        ]
+    )
+    assert late.before_erasure == 2 and late.triggers == {} and "u" not in users
+    back = run([chat("c2", "u", "I am back", 600)])
+    assert back.counts == {"chats": 1} and users["u"]["erased_at"] == 500
+    stale = run([review("r0", "u", "item-2", "old review", 450, 5), chat("c3", "u", "new", 700)])
+    assert stale.before_erasure == 1 and stale.counts == {"chats": 1}
+    assert "item-2" not in load_user(users["u"])[0].seen
