@@ -128,10 +128,9 @@ def _content_version(ids: Sequence[str], vectors: Vectors, kind: str, model_sha2
     return h.hexdigest()[:16]
 
 
-def build_index(
+def make_index(
     ids: Sequence[str],
     vectors: npt.ArrayLike,
-    out_dir: str | Path,
     model_sha256: str,
     *,
     exact_max: int = 50_000,
@@ -144,14 +143,17 @@ def build_index(
     seed: int = 0,
     max_ef_search: int = 1024,
     center: bool = True,
-) -> IndexManifest:
-    """Build and write an index folder; returns its manifest.
+    version: str | None = None,
+    built_at: str | None = None,
+    threads: int = 0,
+) -> FaissItemIndex:
+    """Build an index in memory (vectors normalised and centred, FAISS structure, manifest).
 
     HNSW: efConstruction 200 builds a markedly better graph than FAISS's default 40 or 80
     (benchmarks/index.py: at 100k items recall@50 plateaus near 0.93 with 80, reaches 0.96 with
     200) for a one-off cost of a few minutes. efSearch starts at ``ef_search`` and doubles until
     recall@50 on a seeded query sample reaches ``recall_target``; if even ``max_ef_search``
-    falls short, the folder holds the exact index instead and the manifest says why.
+    falls short, the index is exact instead and the manifest says why.
 
     ``center`` subtracts the items' mean vector before normalising. The fine-tuned encoder puts
     every text near one common direction (mean pairwise cosine 0.9 among items built from the
@@ -161,62 +163,31 @@ def build_index(
     keeps 5-nearest-neighbour category agreement at 95%. Taste vectors are sums of these stored
     vectors, so queries live in the same centred space.
 
-    The folder is written beside ``out_dir`` and renamed into place, so a reader never sees a
-    half-written folder (an existing index there is replaced).
+    ``version`` / ``built_at``: the manifest's (default: a hash of the content / now).
     """
     ids = [str(i) for i in ids]
-    if not ids:
-        raise IndexError_("no items to index")
-    if len(set(ids)) != len(ids):
-        dupes = sorted(i for i, n in Counter(ids).items() if n > 1)[:5]
-        raise IndexError_(f"duplicate item ids, e.g. {dupes}")
-    vecs = normalise_rows(vectors)
-    if vecs.shape[0] != len(ids):
-        raise IndexError_(f"{len(ids)} ids but {vecs.shape[0]} vectors")
+    vecs, centered = _checked_vectors(ids, vectors, center)
     count, dim = vecs.shape
-    centered = center and count >= CENTRE_MIN_ITEMS
-    if centered:
-        vecs = centre_rows(vecs)
-
-    note = ""
-    recall: float | None = None
-    ef: int | None = None
-    index: faiss.Index
     kind = "flat" if count <= exact_max else "hnsw"
+    index: faiss.Index
+    note, recall, ef = "", None, None
     if kind == "hnsw":
-        hnsw = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        hnsw.hnsw.efConstruction = ef_construction
-        hnsw.add(vecs)
-        queries = recall_queries(vecs, n_queries, seed)
-        exact = faiss.IndexFlatIP(dim)
-        exact.add(vecs)
-        k = min(RECALL_K, count)
-        _, exact_ids = _search_batched(exact, queries, k)
-        ef = ef_search
-        while True:
-            hnsw.hnsw.efSearch = ef
-            _, approx_ids = _search_batched(hnsw, queries, k)
-            recall = recall_at_k(approx_ids, exact_ids)
-            if recall >= recall_target or ef >= max_ef_search:
-                break
-            ef *= 2
+        index, recall, ef = _tuned_hnsw(
+            vecs, hnsw_m, ef_construction, ef_search, recall_target, n_queries, seed, max_ef_search
+        )
         if recall < recall_target:
             note = f"hnsw recall@50 {recall:.3f} < {recall_target} at efSearch {ef}: exact instead"
-            kind, index, recall, ef = "flat", exact, None, None
-        else:
-            index = hnsw
+            kind, index, recall, ef = "flat", _flat(vecs), None, None
     else:
-        index = faiss.IndexFlatIP(dim)
-        index.add(vecs)
-
+        index = _flat(vecs)
     manifest = IndexManifest(
-        version=_content_version(ids, vecs, kind, model_sha256),
+        version=version or _content_version(ids, vecs, kind, model_sha256),
         dim=dim,
         count=count,
         kind=kind,
         metric="inner_product",
         model_sha256=model_sha256,
-        built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        built_at=built_at or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         source=source,
         recall_at_50=None if recall is None else round(recall, 4),
         hnsw_m=hnsw_m if kind == "hnsw" else None,
@@ -225,8 +196,80 @@ def build_index(
         note=note,
         centered=centered,
     )
-    _write_folder(Path(out_dir), index, ids, vecs, manifest)
-    return manifest
+    return FaissItemIndex(index, ids, vecs, manifest, threads=threads)
+
+
+def _checked_vectors(ids: list[str], vectors: npt.ArrayLike, center: bool) -> tuple[Vectors, bool]:
+    """Unit (and, with ``center`` and enough items, centred) rows; (rows, centred)."""
+    if not ids:
+        raise IndexError_("no items to index")
+    if len(set(ids)) != len(ids):
+        dupes = sorted(i for i, n in Counter(ids).items() if n > 1)[:5]
+        raise IndexError_(f"duplicate item ids, e.g. {dupes}")
+    vecs = normalise_rows(vectors)
+    if vecs.shape[0] != len(ids):
+        raise IndexError_(f"{len(ids)} ids but {vecs.shape[0]} vectors")
+    centered = center and vecs.shape[0] >= CENTRE_MIN_ITEMS
+    return (centre_rows(vecs) if centered else vecs), centered
+
+
+def _flat(vecs: Vectors) -> faiss.Index:
+    index = faiss.IndexFlatIP(vecs.shape[1])
+    index.add(vecs)
+    return index
+
+
+def _tuned_hnsw(
+    vecs: Vectors,
+    hnsw_m: int,
+    ef_construction: int,
+    ef_search: int,
+    recall_target: float,
+    n_queries: int,
+    seed: int,
+    max_ef_search: int,
+) -> tuple[faiss.Index, float, int]:
+    """An HNSW index with efSearch doubled until recall@50 reaches the target; (index, recall,
+    efSearch)."""
+    count, dim = vecs.shape
+    hnsw = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+    hnsw.hnsw.efConstruction = ef_construction
+    hnsw.add(vecs)
+    queries = recall_queries(vecs, n_queries, seed)
+    k = min(RECALL_K, count)
+    _, exact_ids = _search_batched(_flat(vecs), queries, k)
+    ef = ef_search
+    while True:
+        hnsw.hnsw.efSearch = ef
+        _, approx_ids = _search_batched(hnsw, queries, k)
+        recall = recall_at_k(approx_ids, exact_ids)
+        if recall >= recall_target or ef >= max_ef_search:
+            return hnsw, recall, ef
+        ef *= 2
+
+
+def write_index(index: FaissItemIndex, folder: str | Path) -> IndexManifest:
+    """Write an index folder; returns its manifest.
+
+    The folder is written beside ``folder`` and renamed into place, so a reader never sees a
+    half-written folder (an existing index there is replaced).
+    """
+    structure = index._index
+    if index.on_gpu:
+        structure = faiss.index_gpu_to_cpu(structure)
+    _write_folder(Path(folder), structure, index.ids(), index._vectors, index.manifest)
+    return index.manifest
+
+
+def build_index(
+    ids: Sequence[str],
+    vectors: npt.ArrayLike,
+    out_dir: str | Path,
+    model_sha256: str,
+    **options: Any,
+) -> IndexManifest:
+    """``make_index`` (its options) then ``write_index`` into ``out_dir``; returns the manifest."""
+    return write_index(make_index(ids, vectors, model_sha256, **options), out_dir)
 
 
 def _write_folder(

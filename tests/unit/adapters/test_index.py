@@ -12,9 +12,11 @@ from stream.adapters.index import (
     FaissItemIndex,
     IndexHolder,
     build_index,
+    make_index,
     read_ids,
     read_manifest,
     recall_at_k,
+    write_index,
 )
 from stream.errors import IndexError_
 
@@ -214,3 +216,45 @@ def test_centering_removes_a_shared_direction_and_keeps_topics(tmp_path: Path) -
     # Pushing away from one item must not favour its own topic (the common part is gone).
     _, hits = FaissItemIndex.load(tmp_path / "c").search(-stored[:1], 20)
     assert all(int(h[2:]) % 4 != 0 for h in hits[0])
+
+
+def test_make_index_is_exact_flat_search_against_numpy() -> None:
+    """make_index in memory: a Flat index gives brute-force inner-product search over the
+    stored (normalised, centred) vectors."""
+    raw = clustered(300, seed=5)
+    index = make_index(ids_for(300), raw, SHA, source="mem")
+    assert index.manifest.kind == "flat" and index.manifest.centered
+    assert index.manifest.count == 300 and index.manifest.source == "mem"
+    stored = index.vectors(ids_for(300))
+    queries = clustered(12, seed=6)
+    scores, hits = index.search(queries, 10)
+    exact = queries @ stored.T
+    order = np.argsort(-exact, axis=1)[:, :10]
+    assert hits == [[ids_for(300)[j] for j in row] for row in order]
+    np.testing.assert_allclose(scores, np.take_along_axis(exact, order, axis=1), atol=1e-5)
+
+
+def test_make_index_then_write_index_matches_build_index(tmp_path: Path) -> None:
+    raw, ids = clustered(120, seed=7), ids_for(120)
+    made = make_index(ids, raw, SHA, source="s", built_at="2020-01-01T00:00:00+00:00")
+    manifest = write_index(made, tmp_path / "mw")
+    assert manifest == made.manifest == read_manifest(tmp_path / "mw")
+    build_index(ids, raw, tmp_path / "b", SHA, source="s")
+    loaded = FaissItemIndex.load(tmp_path / "mw", use_gpu=False)
+    built = FaissItemIndex.load(tmp_path / "b", use_gpu=False)
+    assert loaded.version == built.version  # content hash: same ids, vectors, kind, model
+    queries = clustered(8, seed=8)
+    for other in (loaded, built):
+        s_made, h_made = made.search(queries, 15)
+        s_other, h_other = other.search(queries, 15)
+        assert h_made == h_other
+        np.testing.assert_allclose(s_made, s_other, atol=1e-6)
+
+
+def test_make_index_version_and_checks() -> None:
+    index = make_index(ids_for(10), clustered(10), SHA, version="v-fixed", threads=1)
+    assert index.version == "v-fixed" and not index.manifest.centered  # too few to centre
+    with pytest.raises(IndexError_):
+        make_index(["a", "a"], clustered(2), SHA)
+    with pytest.raises(IndexError_):
+        make_index([], np.zeros((0, DIM)), SHA)

@@ -10,7 +10,7 @@ import pytest
 from stream.offline import backtest as bt
 from stream.offline import report
 from stream.settings import Settings
-from tests.unit.offline.test_backtest import WordModel, synthetic_reviews
+from tests.unit.offline.backtest.helpers import WordModel, synthetic_reviews
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

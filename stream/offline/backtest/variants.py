@@ -1,0 +1,90 @@
+"""Ranker variants under test and the fixed weights of the untuned ones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stream.core.taste import EvidenceWeights
+from stream.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One system configuration under test.
+
+    ``sentiment``: where review sentiment comes from: ``model`` (the text, scored by the model),
+    ``stars`` (the star rating, (stars - 3) / 2: an oracle for the model's valence) or ``none``.
+    ``stars``: also hand the rating to the core, which then blends it into taste evidence.
+    ``tuned``: uses the evidence and rank weights chosen by tuning (else the fixed ones below).
+    """
+
+    name: str
+    ranker: str
+    sentiment: str
+    stars: bool = False
+    tuned: bool = True
+    about: str = ""
+
+
+VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in (
+        Variant(
+            "popularity",
+            "popularity",
+            "none",
+            tuned=False,
+            about="decayed review counts, same list for everyone (cold-start baseline)",
+        ),
+        Variant(
+            "taste_only",
+            "taste_only",
+            "none",
+            tuned=False,
+            about="taste vector where every review pulls (no model sentiment), no re-rank",
+        ),
+        Variant(
+            "seed_formula",
+            "seed_formula",
+            "model",
+            about="the seeds' z = w * r * s on model sentiment",
+        ),
+        Variant(
+            "sentiment_aware",
+            "default",
+            "model",
+            about="the full system: model sentiment in taste, mood and item affect; re-rank",
+        ),
+        Variant(
+            "rating_oracle",
+            "default",
+            "stars",
+            about="sentiment_aware with the star rating in place of the model's valence",
+        ),
+        Variant(
+            "sentiment_stars",
+            "default",
+            "model",
+            stars=True,
+            about="sentiment_aware with the rating also sent (the core blends it in)",
+        ),
+    )
+}
+DEFAULT_VARIANTS: tuple[str, ...] = tuple(VARIANTS)
+BASELINES: tuple[str, ...] = ("popularity", "taste_only")
+TUNED_ON = "sentiment_aware"
+
+# taste_only: every review is positive evidence of the same size, whatever it says
+NO_SENTIMENT = EvidenceWeights(review_gain=0.0)
+
+
+def parse_variants(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return DEFAULT_VARIANTS
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown or not names:
+        raise ConfigError(
+            f"unknown variant(s) {', '.join(unknown) or '(none)'}; known: {', '.join(VARIANTS)}"
+        )
+    return names
