@@ -43,6 +43,9 @@ class EngagementWeights:
     rating_share: float = 0.7  # star rating vs text valence (as taste.EvidenceWeights)
     chat_gain: float = 0.6  # a chat about an item is a weaker review of it
     chat_threshold: float = 0.3  # |chat valence| below this ("have you seen @x?") is neither
+    # Talking about an item at all as a positive (the review's ``review_interest``): the
+    # strength is then chat_interest + chat_gain * valence, neither when below chat_threshold.
+    chat_interest: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -113,10 +116,20 @@ def review_engagement(
 def chat_engagement(
     item_id: str | None, valence: float, ts: int, w: EngagementWeights
 ) -> Engagement | None:
-    """A chat that speaks clearly well (or badly) of its item context; None without an item."""
-    if item_id is None or not math.isfinite(valence) or abs(valence) < w.chat_threshold:
+    """A chat that speaks clearly well (or badly) of its item context; None without an item.
+
+    With ``chat_interest`` 0 (the default) only a clear valence counts; above 0, mentioning the
+    item counts for it and the valence moves the strength (a panned item can still go negative).
+    """
+    if item_id is None or not math.isfinite(valence):
         return None
-    return Engagement(item_id, w.chat_gain * min(max(valence, -1.0), 1.0), ts)
+    v = min(max(valence, -1.0), 1.0)
+    if w.chat_interest <= 0:
+        if abs(valence) < w.chat_threshold:
+            return None
+        return Engagement(item_id, w.chat_gain * v, ts)
+    s = w.chat_interest + w.chat_gain * v
+    return None if abs(s) < w.chat_threshold else Engagement(item_id, s, ts)
 
 
 # ----------------------------------------------------------------------------- user side

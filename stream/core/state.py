@@ -270,7 +270,8 @@ def fold_user(
             event.valence, event.arousal, event.ekman, "chat", event.ts, event.confidence
         )
         if event.item_vector is not None:
-            weight = ev.chat_gain * review_sentiment(event.valence, None, ev) * event.confidence
+            sentiment = review_sentiment(event.valence, None, ev)
+            weight = (ev.chat_interest + ev.chat_gain * sentiment) * event.confidence
             taste_obs = TasteObs(event.item_vector, weight, event.ts)
     else:
         mood = params.click_mood.observe(event.action, event.ts)

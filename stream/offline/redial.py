@@ -267,25 +267,35 @@ def dialogue_starts(dialogues: Sequence[Dialogue], start_ms: int = START_MS) -> 
     return {d.conversation_id: start_ms + k * DIALOGUE_GAP_MS for k, d in enumerate(ordered)}
 
 
-def chat_events(dialogue: Dialogue, start_ms: int) -> list[dict[str, Any]]:
+def chat_events(
+    dialogue: Dialogue, start_ms: int, *, reply_context: bool = False
+) -> list[dict[str, Any]]:
     """The seeker's turns as ``moodstream.chats.v1`` values, in order.
 
     One event per mentioned movie (``item_id``; all share the turn's text and time), or one
     without ``item_id`` for a turn that mentions none. ``session_id`` is the conversationId.
+
+    ``reply_context``: a seeker turn that mentions no movie, right after a recommender turn
+    that did, is about those movies ("Oh I loved that one!"), as a platform that shows the
+    suggestion knows; it then gets one event per movie of that recommender turn.
     """
     out: list[dict[str, Any]] = []
+    last_rec: tuple[str, ...] = ()
     for i, (t, ts) in enumerate(zip(dialogue.turns, turn_times(dialogue, start_ms), strict=True)):
         if t.role != SEEKER:
+            last_rec = t.movies
             continue
+        movies = t.movies or (last_rec if reply_context else ())
+        last_rec = ()
         base = {
             "user_id": dialogue.user_id,
             "text": t.text,
             "session_id": f"redial-{dialogue.conversation_id}",
             "ts": ts,
         }
-        if not t.movies:
+        if not movies:
             out.append({"event_id": f"redial-{dialogue.conversation_id}-{i}", **base})
-        for j, movie in enumerate(t.movies):
+        for j, movie in enumerate(movies):
             eid = f"redial-{dialogue.conversation_id}-{i}-{j}"
             out.append({"event_id": eid, **base, "item_id": movie})
     return out
