@@ -210,8 +210,8 @@ class UserState:
     taste: TasteState = field(default_factory=TasteState)
     seen: Seen = field(default_factory=Seen)
     last_recommended_at: int | None = None
-    # The last 8 positive and 8 negative items (``neighbours.fold_recent``): about 60 bytes of
-    # JSON per entry with short ids, so at most ~1 KB (~2.3 KB with 128-character ids).
+    # The last 8 positive and 8 negative items (``neighbours.fold_recent``): 586 bytes of JSON
+    # when full with 9-character ids, 2.6 KB with 128-character ids (the contract's maximum).
     recent: RecentEngagements = field(default_factory=RecentEngagements)
 
     def to_dict(self) -> dict[str, Any]:

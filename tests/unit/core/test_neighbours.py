@@ -240,3 +240,17 @@ def test_properties_bounds_order_and_batch_equals_steps(raw: list[tuple[str, flo
     cands = neighbour_candidates(user, by_source, 10_000_000, params)
     assert all(s > 0 for _, s in cands)
     assert [s for _, s in cands] == sorted((s for _, s in cands), reverse=True)
+
+
+def test_chat_interest_counts_a_mention_and_the_valence_moves_it() -> None:
+    from stream.core.neighbours import EngagementWeights, chat_engagement
+
+    plain = EngagementWeights()
+    assert chat_engagement("m", 0.1, 0, plain) is None  # neutral: says nothing by default
+    w = EngagementWeights(chat_interest=0.5, chat_gain=0.6)
+    got = chat_engagement("m", 0.1, 0, w)
+    assert got is not None and got.strength == pytest.approx(0.56)
+    panned = chat_engagement("m", -1.0, 0, w)
+    assert panned is None  # 0.5 - 0.6 = -0.1: below the threshold, neither
+    hated = chat_engagement("m", -1.0, 0, EngagementWeights(chat_interest=0.2, chat_gain=0.6))
+    assert hated is not None and hated.strength == pytest.approx(-0.4)

@@ -258,3 +258,31 @@ def test_real_sample_figures() -> None:
     assert n_dev == 1448
     mentioned_ids = {m for d in data.dialogues for t in d.turns for m in t.movies}
     assert mentioned_ids <= set(data.movies)
+
+
+def test_reply_context_puts_a_bare_seeker_reply_on_the_movies_just_suggested() -> None:
+    from stream.offline.redial import Dialogue, Turn
+
+    d = Dialogue(
+        "7",
+        1,
+        2,
+        (
+            Turn("seeker", "hi", (), 0),
+            Turn("recommender", "try @5 or @6", ("5", "6"), 1),
+            Turn("seeker", "loved that one", (), 2),
+            Turn("seeker", "anything else?", (), 3),  # not a reply to a suggestion
+            Turn("recommender", "hmm", (), 4),
+            Turn("seeker", "ok", (), 5),
+        ),
+    )
+    plain = [e.get("item_id") for e in chat_events(d, 0)]
+    assert plain == [None, None, None, None]
+    replied = [(e["event_id"], e.get("item_id")) for e in chat_events(d, 0, reply_context=True)]
+    assert replied == [
+        ("redial-7-0", None),
+        ("redial-7-2-0", "5"),
+        ("redial-7-2-1", "6"),
+        ("redial-7-3", None),
+        ("redial-7-5", None),
+    ]
