@@ -27,7 +27,7 @@ from stream.core.neighbours import (
     review_engagement,
 )
 
-W = EngagementWeights()
+W = EngagementWeights(review_interest=0.0, review_gain=1.0)  # a review: its sentiment alone
 P = NeighbourParams(half_life_s=1.0)  # 1 s half-life: decay is easy to work out by hand
 
 
@@ -264,4 +264,4 @@ def test_review_interest_counts_writing_a_review() -> None:
     assert one is not None and one.strength == pytest.approx(-0.4)  # a pan stays a dislike
     flat = review_engagement("i", 0.0, 3, 1, w)
     assert flat is not None and flat.strength == pytest.approx(0.3)  # lukewarm: still chosen
-    assert review_engagement("i", 0.0, 3, 1, EngagementWeights()) is None
+    assert review_engagement("i", 0.0, 3, 1, EngagementWeights(review_interest=0.0)) is None
