@@ -22,6 +22,7 @@ from stream.contract.records import Chat, Click, Erasure, Review
 from stream.core import dedup
 from stream.core.board import ItemBoard
 from stream.core.emotion import arousal_from_emotions, ekman_from_emotions
+from stream.core.neighbours import PairEvidence
 from stream.core.rank import RankParams
 from stream.core.state import (
     ChatObs,
@@ -32,7 +33,9 @@ from stream.core.state import (
     UserEvent,
     UserParams,
     UserState,
+    UserUpdate,
     fold_item,
+    fold_item_pairs,
     fold_user,
     recommend_many,
 )
@@ -146,7 +149,7 @@ class Processor:
         for item_id, raw in list(items.items()):
             if raw is not None:
                 state = ItemState.from_dict(raw)
-                loaded += self.board.put(item_id, state.affect, state.popularity)
+                loaded += self.board.put(item_id, state.affect, state.popularity, state.neighbours)
         return loaded
 
     # ------------------------------------------------------------------ user side
@@ -235,11 +238,15 @@ class Processor:
                 out.duplicates += 1
                 continue
             event = self._observe(d, scores, text_row)
-            state, _ = fold_user(state, event, self.user_params)
+            state, update = fold_user(state, event, self.user_params)
             held[rec.user_id] = (state, window, d, erased_at)
-            if isinstance(event, (ReviewObs, ClickObs)):
-                value = items.setdefault(event.item_id, {"item_id": event.item_id, "events": []})
+            if isinstance(event, (ReviewObs, ClickObs)) or (
+                isinstance(event, ChatObs) and event.item_id in self.board
+            ):
+                item_id = str(event.item_id)
+                value = items.setdefault(item_id, {"item_id": item_id, "events": []})
                 value["events"].append(_item_event(d.kind, rec, event))
+            add_pairs(items, update)
             out.counts[d.kind] = out.counts.get(d.kind, 0) + 1
             out.triggers[rec.user_id] = (rec.event_id, rec.ts)
         for user_id, (state, window, last, erased_at) in held.items():
@@ -305,7 +312,10 @@ class Processor:
         """The board answers for indexed items; the table for ids an index swap dropped."""
         if item_id in self.board:
             got = self.board.get(item_id)
-            return ItemState() if got is None else ItemState(*got)
+            nb = self.board.neighbours_of(item_id)
+            if got is None:
+                return ItemState() if nb is None else ItemState(neighbours=nb)
+            return ItemState(*got) if nb is None else ItemState(*got, nb)
         raw = items.get(item_id)
         return ItemState() if raw is None else ItemState.from_dict(raw)
 
@@ -315,8 +325,11 @@ class Processor:
         state = self.item_state(item_id, items)
         for obs in value["events"]:
             state, _ = fold_item(state, _item_obs(item_id, obs), self.item_params)
+        pairs = pair_evidence(item_id, value.get("pairs", ()))
+        if pairs:
+            state, _ = fold_item_pairs(state, pairs, self.item_params)
         items[item_id] = state.to_dict()
-        self.board.put(item_id, state.affect, state.popularity)
+        self.board.put(item_id, state.affect, state.popularity, state.neighbours)
 
     # ------------------------------------------------------------------ recommend
     def popular(self, now_ms: int) -> list[tuple[str, float]]:
@@ -369,6 +382,7 @@ class Processor:
                 user_params=self.user_params,
                 now_ms=now_ms,
                 n_candidates=self.settings.candidates,
+                neighbours=self.board.neighbours_of,
             )
         )
         out: list[dict[str, Any] | None] = []
@@ -409,11 +423,26 @@ def affect_of(scores: Scores, row: int, text: str) -> tuple[float, tuple[float, 
     return valence, ekman_from_emotions(probs), arousal_from_emotions(probs), confidence
 
 
-def _item_event(kind: str, rec: Any, event: ReviewObs | ClickObs) -> dict[str, Any]:
+def add_pairs(items: dict[str, dict[str, Any]], update: UserUpdate) -> None:
+    """Add a fold's pair evidence to the item event of each ``source`` item, as
+    ``"pairs": [[target, weight, ts], ...]`` (no user id, as for the events)."""
+    for p in update.pairs:
+        value = items.setdefault(p.source, {"item_id": p.source, "events": []})
+        value.setdefault("pairs", []).append([p.target, p.weight, p.ts])
+
+
+def pair_evidence(item_id: str, rows: Sequence[Sequence[Any]]) -> list[PairEvidence]:
+    """The ``"pairs"`` of an item event back as ``PairEvidence`` from ``item_id``."""
+    return [PairEvidence(item_id, str(t), float(w), int(ts)) for t, w, ts in rows]
+
+
+def _item_event(kind: str, rec: Any, event: ReviewObs | ClickObs | ChatObs) -> dict[str, Any]:
     # No user id: item state needs none, and an erased user's id must not live on in it.
     value: dict[str, Any] = {"kind": kind, "ts": rec.ts}
     if isinstance(event, ReviewObs):
         value.update(valence=event.valence, rating=event.rating, confidence=event.confidence)
+    elif isinstance(event, ChatObs):
+        value.update(valence=event.valence, confidence=event.confidence)
     else:
         value["action"] = event.action
     return value
@@ -429,6 +458,17 @@ def _item_obs(item_id: str, value: dict[str, Any]) -> UserEvent:
             0.0,
             value.get("rating"),
             value["ts"],
+            None,
+            value.get("confidence", 1.0),
+        )
+    if value["kind"] == "chats":
+        return ChatObs(
+            value.get("user_id", ""),
+            value["valence"],
+            tuple([0.0] * len(EKMAN)),
+            0.0,
+            value["ts"],
+            item_id,
             None,
             value.get("confidence", 1.0),
         )
