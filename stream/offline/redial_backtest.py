@@ -308,7 +308,6 @@ def user_params(settings: Settings, params: Params) -> UserParams:
         evidence=params.evidence,
         engagement=params.engagement,
         neighbours=nb,
-        recommend_interval_ms=0,
     )
 
 

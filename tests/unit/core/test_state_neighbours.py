@@ -22,10 +22,7 @@ from tests.unit.core.test_state import INDEX, T0, review
 
 DAY = 86_400_000
 # engagement = the review's sentiment alone, so the strengths below are the valences
-P = UserParams(
-    recommend_interval_ms=0,
-    engagement=EngagementWeights(review_interest=0.0, review_gain=1.0),
-)
+P = UserParams(engagement=EngagementWeights(review_interest=0.0, review_gain=1.0))
 
 
 def test_user_fold_emits_pairs_and_item_fold_keeps_neighbours_hand_computed() -> None:
