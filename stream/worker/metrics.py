@@ -71,6 +71,34 @@ class Metrics:
             ["topic", "partition"],
             registry=r,
         )
+        # The item stage (README "Scale-out"): deltas out, deltas applied once, the board feed.
+        self.item_deltas = Counter(
+            "moodstream_item_deltas_sent", "item deltas sent to the item-keyed topic", registry=r
+        )
+        self.item_messages = Counter(
+            "moodstream_item_messages_sent",
+            "item-keyed messages sent (one per item per flush)",
+            registry=r,
+        )
+        self.item_duplicates = Counter(
+            "moodstream_item_deltas_dropped",
+            "redelivered item deltas the item side had already applied",
+            registry=r,
+        )
+        self.board_freshness = Histogram(
+            "moodstream_board_freshness_seconds",
+            "item-state freshness: from folding an item's delta to its arrival on this board",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+            registry=r,
+        )
+        self.board_items = Gauge(
+            "moodstream_board_items", "items with state on this worker's board", registry=r
+        )
+        self.board_lag = Gauge(
+            "moodstream_board_lag_records",
+            "records of the items changelog not yet read into this worker's board",
+            registry=r,
+        )
 
     def describe(self, model: Any, index: Any) -> None:
         """Model, provider and index versions; the model adds its own inference metrics."""

@@ -239,7 +239,7 @@ class Processor:
             held[rec.user_id] = (state, window, d, erased_at)
             if isinstance(event, (ReviewObs, ClickObs)):
                 value = items.setdefault(event.item_id, {"item_id": event.item_id, "events": []})
-                value["events"].append(_item_event(d.kind, rec, event))
+                value["events"].append(_item_event(d.kind, d, event))
             out.counts[d.kind] = out.counts.get(d.kind, 0) + 1
             out.triggers[rec.user_id] = (rec.event_id, rec.ts)
         for user_id, (state, window, last, erased_at) in held.items():
@@ -302,21 +302,44 @@ class Processor:
 
     # ------------------------------------------------------------------ item side
     def item_state(self, item_id: str, items: Table) -> ItemState:
-        """The board answers for indexed items; the table for ids an index swap dropped."""
-        if item_id in self.board:
-            got = self.board.get(item_id)
-            return ItemState() if got is None else ItemState(*got)
+        """An item's state as the ``items`` table holds it."""
         raw = items.get(item_id)
         return ItemState() if raw is None else ItemState.from_dict(raw)
 
-    def fold_item(self, value: dict[str, Any], items: Table) -> None:
-        """Fold one item's events of a batch (``Outcome.item_events``) with one table write."""
+    def fold_item(self, value: dict[str, Any], items: Table, *, to_board: bool = True) -> int:
+        """Fold one item's deltas (``Outcome.item_events``, possibly several pieces' worth)
+        with one table write; returns how many were dropped as already applied.
+
+        A delta that names its source (``src``: input topic kind and partition, ``off``: the
+        input offset) is applied once: the record keeps the highest offset applied per source
+        (``hw``), written together with the state, so a redelivered delta is recognised after
+        a crash of either side. ``to_board=False``: the board is fed from the changelog instead
+        (the worker's ``BoardFeed``); a replay keeps its own board here."""
         item_id = value["item_id"]
-        state = self.item_state(item_id, items)
+        raw = items.get(item_id)
+        state = ItemState() if raw is None else ItemState.from_dict(raw)
+        hw: dict[str, int] = {} if raw is None else dict(raw.get("hw") or {})
+        dropped = 0
         for obs in value["events"]:
+            src = obs.get("src")
+            if src is not None:
+                off = int(obs["off"])
+                if off <= hw.get(src, -1):
+                    dropped += 1
+                    continue
+                hw[src] = off
             state, _ = fold_item(state, _item_obs(item_id, obs), self.item_params)
-        items[item_id] = state.to_dict()
-        self.board.put(item_id, state.affect, state.popularity)
+        if dropped == len(value["events"]) and raw is not None:
+            return dropped  # nothing new: no write
+        record = state.to_dict()
+        if hw:
+            record["hw"] = hw
+        if value.get("since") is not None:
+            record["at"] = value["since"]  # when its oldest delta was folded: board freshness
+        items[item_id] = record
+        if to_board:
+            self.board.put(item_id, state.affect, state.popularity)
+        return dropped
 
     # ------------------------------------------------------------------ recommend
     def popular(self, now_ms: int) -> list[tuple[str, float]]:
@@ -409,9 +432,14 @@ def affect_of(scores: Scores, row: int, text: str) -> tuple[float, tuple[float, 
     return valence, ekman_from_emotions(probs), arousal_from_emotions(probs), confidence
 
 
-def _item_event(kind: str, rec: Any, event: ReviewObs | ClickObs) -> dict[str, Any]:
+def _item_event(kind: str, d: Decoded, event: ReviewObs | ClickObs) -> dict[str, Any]:
     # No user id: item state needs none, and an erased user's id must not live on in it.
+    rec: Any = d.record
     value: dict[str, Any] = {"kind": kind, "ts": rec.ts}
+    message = getattr(d.source, "message", None)
+    if message is not None:  # where it came from: the item side applies each delta once
+        value["src"] = f"{kind}:{message.partition}"
+        value["off"] = int(message.offset)
     if isinstance(event, ReviewObs):
         value.update(valence=event.valence, rating=event.rating, confidence=event.confidence)
     else:
