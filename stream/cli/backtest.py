@@ -1,7 +1,13 @@
-"""``moodstream backtest``: temporal backtest of ranker variants on an Amazon review file.
+"""``moodstream backtest``: temporal backtest of ranker variants on an Amazon review file, or on
+ReDial conversations.
 
 Writes ``metrics.json``, ``tuning.json``, ``report.md`` and PNG plots into ``--out``; the model
 scores of the review texts are cached under ``--cache-dir`` so a second run skips the model.
+
+ReDial: ``--redial DIR`` (the folder of the published sample: dialogues are split, the last 10%
+by conversationId are scored) or ``--train FILE --dataset FILE`` (two ReDial JSON-lines files:
+``--train`` replayed first and never scored, ``--dataset`` scored; movie names from
+``movies_with_mentions.csv`` next to ``--dataset``). Writes ``metrics.json`` and ``report.md``.
 """
 
 from __future__ import annotations
@@ -54,14 +60,11 @@ class RichSteps:
 
 def command_line(params: dict[str, Any], settings_given: dict[str, Any]) -> str:
     """The command that reproduces this run (options at their defaults left out)."""
-    parts = [
-        "moodstream",
-        "backtest",
-        "--dataset",
-        str(params["dataset"]),
-        "--out",
-        str(params["out"]),
-    ]
+    parts = ["moodstream", "backtest"]
+    for name in ("redial", "train", "dataset"):
+        if params.get(name) is not None:
+            parts += ["--" + name, str(params[name])]
+    parts += ["--out", str(params["out"])]
     defaults = {
         "seed": 0,
         "variants": None,
@@ -72,9 +75,10 @@ def command_line(params: dict[str, Any], settings_given: dict[str, Any]) -> str:
         "tune_share": 0.6,
         "resamples": 1000,
         "depth": 100,
+        "dev_share": 0.1,
     }
     for name, default in defaults.items():
-        value = params[name]
+        value = params.get(name, default)
         if value == default:
             continue
         flag = "--" + name.replace("_", "-")
@@ -91,9 +95,29 @@ def command_line(params: dict[str, Any], settings_given: dict[str, Any]) -> str:
 @click.command("backtest")
 @click.option(
     "--dataset",
-    required=True,
+    default=None,
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Amazon reviews: .json/.json.gz lines (2014/2018), .csv or a .zip holding one",
+    help="Amazon reviews: .json/.json.gz lines (2014/2018), .csv or a .zip holding one; "
+    "with --train: the ReDial dialogues to score (JSON lines)",
+)
+@click.option(
+    "--train",
+    default=None,
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="ReDial dialogues (JSON lines) replayed before --dataset and never scored",
+)
+@click.option(
+    "--redial",
+    default=None,
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="a ReDial folder: split by conversationId, the last --dev-share scored",
+)
+@click.option(
+    "--dev-share",
+    type=click.FloatRange(0.01, 0.9),
+    default=0.1,
+    show_default=True,
+    help="with --redial: share of the dialogues (the last by conversationId) scored",
 )
 @click.option(
     "--out",
@@ -172,6 +196,11 @@ def backtest(**kwargs: Any) -> None:
     }
     settings = pop_settings(kwargs)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+    if kwargs["redial"] is not None or kwargs["train"] is not None:
+        redial_backtest(kwargs, settings, given)
+        return
+    if kwargs["dataset"] is None:
+        raise click.UsageError("give --dataset (Amazon reviews), --redial DIR or --train/--dataset")
     from stream.adapters.sentiment import OnnxSentimentModel
     from stream.offline.backtest import Protocol, parse_variants, run_backtest
     from stream.offline.datasets import load_reviews
@@ -222,4 +251,80 @@ def backtest(**kwargs: Any) -> None:
         t = result.tuning
         chosen = ", ".join(f"{k}={v:g}" for k, v in {**t.evidence, **t.rank}.items())
         click.echo(f"tuned on {t.points} points: {chosen}")
+    click.echo(f"wrote {', '.join(str(p) for p in paths)} in {result.timings['wall_s']:.0f} s")
+
+
+def load_redial_parts(kwargs: dict[str, Any]) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+    """(train, dev, movies, questionnaires, info) from --redial DIR or --train/--dataset."""
+    from stream.offline.redial import load_dialogues, load_movies, load_redial, split_dialogues
+
+    if kwargs["redial"] is not None:
+        if kwargs["train"] is not None or kwargs["dataset"] is not None:
+            raise click.UsageError("--redial DIR takes no --train or --dataset")
+        data = load_redial(kwargs["redial"])
+        train, dev = split_dialogues(data.dialogues, kwargs["dev_share"])
+        info = {
+            "name": f"ReDial sample in {Path(kwargs['redial']).name}/",
+            "split": f"last {kwargs['dev_share']:.0%} of the dialogues by conversationId = dev",
+            "skipped": dict(data.skipped),
+        }
+        return train, dev, data.movies, data.questionnaires, info
+    if kwargs["dataset"] is None:
+        raise click.UsageError("--train needs --dataset (the dialogues to score)")
+    skipped: dict[str, int] = {}
+    train, q_train = load_dialogues(kwargs["train"], skipped)
+    dev, q_dev = load_dialogues(kwargs["dataset"], skipped)
+    movies: dict[str, str] = {}
+    for folder in {Path(kwargs["dataset"]).parent, Path(kwargs["train"]).parent}:
+        if (folder / "movies_with_mentions.csv").exists():
+            movies.update(load_movies(folder / "movies_with_mentions.csv"))
+    for d in (*train, *dev):
+        for movie, name in d.mentions.items():
+            movies.setdefault(movie, " ".join(name.split()))
+    info = {
+        "name": f"{Path(kwargs['dataset']).name} after {Path(kwargs['train']).name}",
+        "skipped": skipped,
+    }
+    return train, dev, movies, {**q_train, **q_dev}, info
+
+
+def redial_backtest(kwargs: dict[str, Any], settings: Any, given: dict[str, Any]) -> None:
+    from stream.adapters.sentiment import OnnxSentimentModel
+    from stream.offline import redial_backtest as rb
+
+    variants = rb.parse_variants(kwargs["variants"])
+    started = time.perf_counter()
+    train, dev, movies, quests, info = load_redial_parts(kwargs)
+    click.echo(f"ReDial: {len(train)} train dialogues, {len(dev)} scored", err=True)
+    model = OnnxSentimentModel.from_settings(settings)
+    protocol = rb.Protocol(
+        depth=max(kwargs["depth"], 150),
+        tune=kwargs["tune"],
+        resamples=kwargs["resamples"],
+        seed=kwargs["seed"],
+    )
+    steps = RichSteps(kwargs["progress"])
+    with steps.progress:
+        result = rb.run_redial(
+            train,
+            dev,
+            movies,
+            quests,
+            model,
+            settings,
+            protocol,
+            variants=variants,
+            dataset_info=info,
+            cache_dir=kwargs["cache_dir"],
+            steps=steps,
+        )
+    result.timings["wall_s"] = time.perf_counter() - started
+    paths = rb.write_report(result, kwargs["out"], command_line(kwargs, given))
+    click.echo(f"{'variant':<30} {'R@1':>7} {'R@10':>7} {'R@50':>7} {'NDCG@10':>8} {'MRR':>7}")
+    for name, v in result.variants.items():
+        m = v.metrics
+        click.echo(
+            f"{name:<30} {m['recall@1']:>7.4f} {m['recall@10']:>7.4f} {m['recall@50']:>7.4f} "
+            f"{m['ndcg@10']:>8.4f} {m['mrr']:>7.4f}"
+        )
     click.echo(f"wrote {', '.join(str(p) for p in paths)} in {result.timings['wall_s']:.0f} s")

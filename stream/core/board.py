@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from stream.core.affect import ItemAffect
 from stream.core.digest import digest8
+from stream.core.neighbours import Neighbours
 from stream.core.popularity import Popularity
 
 Floats = npt.NDArray[np.float64]
@@ -60,6 +61,7 @@ class ItemBoard:
         self.pop = np.zeros(n)
         self.interactions = np.zeros(n, dtype=np.int64)
         self.pop_at = np.full(n, np.nan)  # nan: never interacted with
+        self.neighbours: dict[str, Neighbours] = {}  # item -> its neighbour list, when it has one
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -67,11 +69,23 @@ class ItemBoard:
     def __contains__(self, item_id: object) -> bool:
         return item_id in self.rows
 
-    def put(self, item_id: str, affect: ItemAffect, popularity: Popularity) -> bool:
-        """Store one item's state; False (and nothing stored) for an id this board lacks."""
+    def put(
+        self,
+        item_id: str,
+        affect: ItemAffect,
+        popularity: Popularity,
+        neighbours: Neighbours | None = None,
+    ) -> bool:
+        """Store one item's state; False (and nothing stored) for an id this board lacks.
+        ``neighbours``: its neighbour list (None leaves the stored one as it is)."""
         row = self.rows.get(item_id)
         if row is None:
             return False
+        if neighbours is not None:
+            if neighbours.scores:
+                self.neighbours[item_id] = neighbours
+            else:
+                self.neighbours.pop(item_id, None)
         self.total[row], self.weight[row] = affect.total, affect.weight
         self.reviews[row] = affect.count
         self.affect_at[row] = np.nan if affect.updated_at is None else affect.updated_at
@@ -96,6 +110,10 @@ class ItemBoard:
             float(self.pop[row]), int(self.interactions[row]), None if np.isnan(pat) else int(pat)
         )
         return affect, pop
+
+    def neighbours_of(self, item_id: str) -> Neighbours | None:
+        """One item's neighbour list (None when it has none): a ``NeighbourLookup``."""
+        return self.neighbours.get(item_id)
 
     def affect(self, item_id: str) -> ItemAffect | None:
         """One item's affect (None when never reviewed): the ranker's ``AffectLookup`` shape.

@@ -21,13 +21,14 @@ class PopularityWeights:
     click: float = 0.2
     view: float = 0.05
     skip: float = 0.0
+    chat: float = 0.5  # a chat message about the item
 
     def of(self, kind: str) -> float:
         """Weight of an event kind: ``review`` or a click action (unknown kinds count 0)."""
         return float(getattr(self, kind, 0.0)) if kind in _KINDS else 0.0
 
 
-_KINDS = frozenset({"review", "purchase", "add_to_cart", "click", "view", "skip"})
+_KINDS = frozenset({"review", "purchase", "add_to_cart", "click", "view", "skip", "chat"})
 
 
 @dataclass(frozen=True)

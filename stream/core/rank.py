@@ -7,6 +7,10 @@ Variants (``RankParams.variant``), compared by the backtest:
 - ``seed_formula``: the seeds' z = w * r * s baseline (see ``score_seed``); no diversification.
 - ``taste_only``: relevance to the taste vector alone (the "no sentiment, no re-rank" baseline).
 - ``popularity``: decayed popularity alone (the cold-start baseline).
+- ``item_cf``: the item-neighbour score alone (``stream.core.hybrid``), popularity fill.
+
+The default ranker also blends in the item-neighbour score of each candidate when the caller
+passes one (``neighbour``; ``RankParams.neighbour_weight``).
 
 Every variant drops seen items, returns at most ``top_k`` unique ids, and fills a short list from
 popularity, so a cold user (no taste vector, hence no candidates) gets the popular items.
@@ -26,7 +30,7 @@ from stream.core.affect import ItemAffect, affect_at
 from stream.core.board import ItemBoard
 from stream.core.emotion import EmotionSummary
 
-VARIANTS: tuple[str, ...] = ("default", "seed_formula", "taste_only", "popularity")
+VARIANTS: tuple[str, ...] = ("default", "seed_formula", "taste_only", "popularity", "item_cf")
 
 # An ItemBoard answers for all candidates at once; a mapping or a callable, one item at a time.
 AffectLookup = ItemBoard | Mapping[str, ItemAffect] | Callable[[str], ItemAffect | None]
@@ -49,6 +53,8 @@ class RankParams:
     affect_prior: float = 2.0  # neutral pseudo-reviews shrinking an item's affect
     emotion_prior: float = 1.0  # user evidence weight at which the mood counts half
     affect_half_life_s: float = 90 * 86400.0  # Settings.affect_half_life_s
+    neighbour_weight: float = 1.0  # weight of the neighbour score (best neighbour = 1)
+    neighbour_candidates: int = 50  # neighbours of recent positives added to the candidates
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -188,6 +194,7 @@ def score_default(
     popularity: npt.NDArray[np.float64],
     emotion: EmotionSummary | None,
     params: RankParams,
+    neighbour: npt.NDArray[np.float64] | None = None,
 ) -> tuple[npt.NDArray[np.float64], float]:
     """Scores and the MMR lambda of the default ranker.
 
@@ -201,6 +208,8 @@ def score_default(
     need, joy = mood_terms(emotion, params)
     beta = params.affect_weight * (1.0 + params.comfort_gain * need)
     scores = relevance.astype(np.float64) + beta * affect + params.popularity_weight * popularity
+    if neighbour is not None and params.neighbour_weight:
+        scores = scores + params.neighbour_weight * neighbour
     lam = min(max(params.mmr_lambda - params.explore_gain * joy, 0.0), 1.0)
     return scores, lam
 
@@ -228,8 +237,12 @@ def rank(
     seen: Container[str],
     params: RankParams,
     now_ms: int,
+    neighbour: Mapping[str, float] | None = None,
 ) -> list[RankedItem]:
     """Rank one user's candidates; see the module docstring for the variants.
+
+    ``neighbour``: each candidate's item-neighbour score (``hybrid.neighbour_feature``), 0 for
+    the rest; None without neighbour data.
 
     ``emotion`` is the user's mood at ``now_ms`` (``emotion_at(...).summary()``); ``popular`` is
     ``top_popular(...)`` at ``now_ms``, best first, used for cold users, to fill short lists and
@@ -267,9 +280,16 @@ def rank(
     else:
         pop = np.zeros(len(ids))
 
+    nb = None
+    if neighbour:
+        nb = np.fromiter((neighbour.get(i, 0.0) for i in ids), np.float64, len(ids))
     if params.variant == "default":
-        scores, lam = score_default(rel, aff, pop, emotion, params)
+        scores, lam = score_default(rel, aff, pop, emotion, params, nb)
         order = mmr(scores, vecs, params.top_k, lam)
+    elif params.variant == "item_cf":
+        scores = np.zeros(len(ids)) if nb is None else nb
+        pos = np.flatnonzero(scores > 0)
+        order = [int(i) for i in pos[np.argsort(-scores[pos], kind="stable")][: params.top_k]]
     elif params.variant == "seed_formula":
         scores = score_seed(rel, shrunk(total, weight, 0.0), weight)
         order = mmr(scores, None, params.top_k, 1.0)

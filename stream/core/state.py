@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stream.core.affect import AffectObs, ItemAffect, fold_affect
-from stream.core.board import item_digest
+from stream.core.board import ItemBoard, item_digest
 from stream.core.emotion import (
     EmotionObs,
     EmotionState,
@@ -25,6 +25,21 @@ from stream.core.emotion import (
     HalfLives,
     emotion_at,
     fold_emotion,
+)
+from stream.core.hybrid import add_items, membership, neighbour_feature
+from stream.core.neighbours import (
+    Engagement,
+    EngagementWeights,
+    NeighbourLookup,
+    NeighbourParams,
+    Neighbours,
+    PairEvidence,
+    RecentEngagements,
+    chat_engagement,
+    click_engagement,
+    fold_neighbours_many,
+    fold_recent,
+    review_engagement,
 )
 from stream.core.popularity import PopObs, Popularity, PopularityWeights, fold_popularity
 from stream.core.rank import AffectLookup, Candidates, RankedItem, RankParams, rank
@@ -174,6 +189,8 @@ class UserParams:
     click_mood: ClickMood = field(default_factory=ClickMood)
     seen_max: int = 64  # with the dedup window, keeps state beyond the taste vector < 2 KB
     recommend_interval_ms: int = 250
+    engagement: EngagementWeights = field(default_factory=EngagementWeights)
+    neighbours: NeighbourParams = field(default_factory=NeighbourParams)
 
     @classmethod
     def from_settings(cls, settings: Any, **overrides: Any) -> UserParams:
@@ -193,6 +210,9 @@ class UserState:
     taste: TasteState = field(default_factory=TasteState)
     seen: Seen = field(default_factory=Seen)
     last_recommended_at: int | None = None
+    # The last 8 positive and 8 negative items (``neighbours.fold_recent``): 586 bytes of JSON
+    # when full with 9-character ids, 2.6 KB with 128-character ids (the contract's maximum).
+    recent: RecentEngagements = field(default_factory=RecentEngagements)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -200,6 +220,7 @@ class UserState:
             "taste": self.taste.to_dict(),
             "seen": self.seen.to_str(),
             "rec_at": self.last_recommended_at,
+            "recent": self.recent.to_dict(),
         }
 
     @classmethod
@@ -210,6 +231,7 @@ class UserState:
             TasteState.from_dict(data["taste"]),
             Seen.from_str(data.get("seen", "")),
             None if rec_at is None else int(rec_at),
+            RecentEngagements.from_dict(data.get("recent") or {}),
         )
 
 
@@ -220,6 +242,9 @@ class UserUpdate:
     emotion: EmotionSummary
     taste_changed: bool
     recommend: bool
+    # Item-to-item evidence from the user's recent positives (``neighbours.fold_recent``), to be
+    # folded into the neighbour list of each ``source`` item (``fold_item_pairs``).
+    pairs: tuple[PairEvidence, ...] = ()
 
 
 def fold_user(
@@ -231,6 +256,7 @@ def fold_user(
     taste_obs: TasteObs | None = None
     mood: EmotionObs | None = None
     ev = params.evidence
+    engagement = engagement_of(event, params.engagement)
     if isinstance(event, ReviewObs):
         mood = EmotionObs(
             event.valence, event.arousal, event.ekman, "review", event.ts, event.confidence
@@ -244,7 +270,8 @@ def fold_user(
             event.valence, event.arousal, event.ekman, "chat", event.ts, event.confidence
         )
         if event.item_vector is not None:
-            weight = ev.chat_gain * review_sentiment(event.valence, None, ev) * event.confidence
+            sentiment = review_sentiment(event.valence, None, ev)
+            weight = (ev.chat_interest + ev.chat_gain * sentiment) * event.confidence
             taste_obs = TasteObs(event.item_vector, weight, event.ts)
     else:
         mood = params.click_mood.observe(event.action, event.ts)
@@ -258,10 +285,23 @@ def fold_user(
     changed = False
     if taste_obs is not None:
         taste, changed = fold_taste(taste, taste_obs, params.taste_half_life_s)
+    recent: RecentEngagements = state.recent
+    pairs: tuple[PairEvidence, ...] = ()
+    if engagement is not None:
+        recent, pairs = fold_recent(recent, engagement, params.neighbours)
     last = state.last_recommended_at
     due = last is None or event.ts - last >= params.recommend_interval_ms
-    new = UserState(emotion, taste, seen, event.ts if due else last)
-    return new, UserUpdate(emotion.summary(), changed, due)
+    new = UserState(emotion, taste, seen, event.ts if due else last, recent)
+    return new, UserUpdate(emotion.summary(), changed, due, pairs)
+
+
+def engagement_of(event: UserEvent, w: EngagementWeights) -> Engagement | None:
+    """The signed engagement an event says with its item, None when it says nothing clear."""
+    if isinstance(event, ReviewObs):
+        return review_engagement(event.item_id, event.valence, event.rating, event.ts, w)
+    if isinstance(event, ChatObs):
+        return chat_engagement(event.item_id, event.valence, event.ts, w)
+    return click_engagement(event.item_id, event.action, event.dwell_ms, event.ts, w)
 
 
 # ----------------------------------------------------------------------------- item state
@@ -273,6 +313,10 @@ class ItemParams:
     popularity_half_life_s: float = 7 * 86400.0
     popularity: PopularityWeights = field(default_factory=PopularityWeights)
     rating_share: float = 0.0  # share of star ratings in item affect (0: the text's sentiment)
+    # A chat about an item as a review of it at this weight, for affect and popularity
+    # (``PopularityWeights.chat``); 0: chats leave items unchanged.
+    chat_affect: float = 0.5
+    neighbours: NeighbourParams = field(default_factory=NeighbourParams)
 
     @classmethod
     def from_settings(cls, settings: Any, **overrides: Any) -> ItemParams:
@@ -288,13 +332,22 @@ class ItemParams:
 class ItemState:
     affect: ItemAffect = field(default_factory=ItemAffect)
     popularity: Popularity = field(default_factory=Popularity)
+    neighbours: Neighbours = field(default_factory=Neighbours)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"affect": self.affect.to_dict(), "pop": self.popularity.to_dict()}
+        return {
+            "affect": self.affect.to_dict(),
+            "pop": self.popularity.to_dict(),
+            "nb": self.neighbours.to_dict(),
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ItemState:
-        return cls(ItemAffect.from_dict(data["affect"]), Popularity.from_dict(data["pop"]))
+        return cls(
+            ItemAffect.from_dict(data["affect"]),
+            Popularity.from_dict(data["pop"]),
+            Neighbours.from_dict(data.get("nb") or {}),
+        )
 
 
 @dataclass(frozen=True)
@@ -306,7 +359,8 @@ class ItemUpdate:
 def fold_item(
     state: ItemState, event: UserEvent, params: ItemParams
 ) -> tuple[ItemState, ItemUpdate]:
-    """Fold an event about an item (key: ``event.item_id``); chats leave items unchanged."""
+    """Fold an event about an item (key: ``event.item_id``); a chat about an item counts as a
+    weaker review of it (``chat_affect``), a chat about nothing leaves items unchanged."""
     affect, pop = state.affect, state.popularity
     if isinstance(event, ReviewObs):
         valence = event.valence
@@ -323,8 +377,28 @@ def fold_item(
         pop, _ = fold_popularity(
             pop, PopObs(event.ts, params.popularity.of(event.action)), params.popularity_half_life_s
         )
-    new = ItemState(affect, pop)
+    elif isinstance(event, ChatObs) and event.item_id is not None and params.chat_affect:
+        affect, _ = fold_affect(
+            affect,
+            AffectObs(event.valence, event.ts, event.confidence * params.chat_affect),
+            params.affect_half_life_s,
+        )
+        pop, _ = fold_popularity(
+            pop, PopObs(event.ts, params.popularity.of("chat")), params.popularity_half_life_s
+        )
+    new = ItemState(affect, pop, state.neighbours)
     return new, ItemUpdate(affect.mean(), pop.score)
+
+
+def fold_item_pairs(
+    state: ItemState, pairs: Sequence[PairEvidence], params: ItemParams
+) -> tuple[ItemState, float]:
+    """Fold pair evidence whose ``source`` is this item into its neighbour list (one prune for
+    the batch); emits the last target's new score."""
+    if not pairs:
+        return state, 0.0
+    nb, score = fold_neighbours_many(state.neighbours, pairs, params.neighbours)
+    return ItemState(state.affect, state.popularity, nb), score
 
 
 # ----------------------------------------------------------------------------- recommend
@@ -437,6 +511,8 @@ def recommend(
     user_params: UserParams,
     now_ms: int,
     n_candidates: int = 100,
+    neighbours: NeighbourLookup | None = None,
+    members: Container[str] | None = None,
 ) -> Recommendation:
     """Candidates from the index by taste, then ``rank``.
 
@@ -453,6 +529,8 @@ def recommend(
         user_params=user_params,
         now_ms=now_ms,
         n_candidates=n_candidates,
+        neighbours=neighbours,
+        members=members,
     )[0]
 
 
@@ -466,11 +544,19 @@ def recommend_many(
     user_params: UserParams,
     now_ms: int,
     n_candidates: int = 100,
+    neighbours: NeighbourLookup | None = None,
+    members: Container[str] | None = None,
 ) -> list[Recommendation]:
     """``recommend`` for many users at once: one index search and one fetch of the popular
-    items' vectors for all of them, then ``rank`` per user."""
+    items' vectors for all of them, then ``rank`` per user.
+
+    ``neighbours``: each item's neighbour list (the board, or a mapping): the default ranker then
+    adds the neighbours of each user's recent positives to the candidates and blends in their
+    score; ``item_cf`` ranks by it alone. ``members``: the ids the index holds (default: the
+    board's when ``affect`` is an ``ItemBoard``, else every id is tried)."""
+    variant = rank_params.variant
     cands = [Candidates() for _ in states]
-    if index is not None and rank_params.variant != "popularity" and states:
+    if index is not None and variant not in ("popularity", "item_cf") and states:
         ns = [n_candidates + len(s.seen) for s in states]
         cands = candidates_many([s.taste for s in states], index, ns)
         n_pop = rank_params.popular_candidates
@@ -480,8 +566,37 @@ def recommend_many(
                 with_popular(c, s.taste, index, popular, n_pop, pool)
                 for c, s in zip(cands, states, strict=True)
             ]
+    feats: list[dict[str, float] | None] = [None] * len(states)
+    use_nb = (
+        neighbours is not None
+        and index is not None
+        and rank_params.neighbour_candidates > 0
+        and (variant == "item_cf" or (variant == "default" and rank_params.neighbour_weight))
+    )
+    if use_nb and index is not None and neighbours is not None:
+        inside = membership(members) if members is not None else _members(affect, index)
+        for j, s in enumerate(states):
+            feat = neighbour_feature(
+                s.recent,
+                neighbours,
+                now_ms,
+                user_params.neighbours,
+                n=rank_params.neighbour_candidates,
+                exclude=s.seen,
+                members=inside,
+            )
+            if not feat:
+                continue
+            feats[j] = dict(feat)
+            query = s.taste.query()
+            if query is not None and query.shape[0] != index.dim:
+                query = None
+            extra = list(feat)
+            if query is None and variant == "default":  # no taste: popular items compete too
+                extra += [i for i, _ in popular[: rank_params.popular_candidates] if inside(i)]
+            cands[j] = add_items(cands[j], query, index, extra)
     out = []
-    for state, cand in zip(states, cands, strict=True):
+    for state, cand, nb in zip(states, cands, feats, strict=True):
         now_state = emotion_at(state.emotion, now_ms, user_params.half_lives)
         mood = now_state.summary()
         query = state.taste.query()
@@ -494,6 +609,15 @@ def recommend_many(
             seen=state.seen,
             params=rank_params,
             now_ms=now_ms,
+            neighbour=nb,
         )
+        cold = cold and nb is None
         out.append(Recommendation(tuple(items), mood, cold, rank_params.variant, now_state))
     return out
+
+
+def _members(affect: AffectLookup, index: ItemIndex) -> Callable[[str], bool]:
+    """Whether an id is in the index: the board knows its ids; else ask the index."""
+    if isinstance(affect, ItemBoard):
+        return affect.__contains__
+    return lambda item_id: _indexed(index, item_id)

@@ -38,6 +38,7 @@ class EvidenceWeights:
     review_gain: float = 0.5  # how far review sentiment moves evidence (sign included)
     rating_share: float = 0.7  # share of an explicit star rating in review sentiment
     chat_gain: float = 0.3  # a chat about an item is a weaker review of it
+    chat_interest: float = 0.0  # talking about an item at all pulls taste toward it this much
 
 
 def click_evidence(action: str, dwell_ms: float, w: EvidenceWeights) -> float:

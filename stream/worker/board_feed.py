@@ -103,7 +103,7 @@ class BoardFeed:
             at = raw.get("at")
             if at is not None and self.caught_up:
                 self.metrics.board_freshness.observe(max(now_ms - int(at), 0) / 1000.0)
-        self.processor.board.put(item_id, state.affect, state.popularity)
+        self.processor.board.put(item_id, state.affect, state.popularity, state.neighbours)
 
     def _measure(self, consumer: Any, tps: list[Any], ends: dict[Any, int]) -> None:
         lag = 0

@@ -22,6 +22,7 @@ from stream.contract.records import Chat, Click, Erasure, Review
 from stream.core import dedup
 from stream.core.board import ItemBoard
 from stream.core.emotion import arousal_from_emotions, ekman_from_emotions
+from stream.core.neighbours import PairEvidence
 from stream.core.rank import RankParams
 from stream.core.state import (
     ChatObs,
@@ -32,7 +33,9 @@ from stream.core.state import (
     UserEvent,
     UserParams,
     UserState,
+    UserUpdate,
     fold_item,
+    fold_item_pairs,
     fold_user,
     recommend_many,
 )
@@ -146,7 +149,7 @@ class Processor:
         for item_id, raw in list(items.items()):
             if raw is not None:
                 state = ItemState.from_dict(raw)
-                loaded += self.board.put(item_id, state.affect, state.popularity)
+                loaded += self.board.put(item_id, state.affect, state.popularity, state.neighbours)
         return loaded
 
     # ------------------------------------------------------------------ user side
@@ -235,11 +238,15 @@ class Processor:
                 out.duplicates += 1
                 continue
             event = self._observe(d, scores, text_row)
-            state, _ = fold_user(state, event, self.user_params)
+            state, update = fold_user(state, event, self.user_params)
             held[rec.user_id] = (state, window, d, erased_at)
-            if isinstance(event, (ReviewObs, ClickObs)):
-                value = items.setdefault(event.item_id, {"item_id": event.item_id, "events": []})
+            if isinstance(event, (ReviewObs, ClickObs)) or (
+                isinstance(event, ChatObs) and event.item_id in self.board
+            ):
+                item_id = str(event.item_id)
+                value = items.setdefault(item_id, {"item_id": item_id, "events": []})
                 value["events"].append(_item_event(d.kind, d, event))
+            add_pairs(items, update, d)
             out.counts[d.kind] = out.counts.get(d.kind, 0) + 1
             out.triggers[rec.user_id] = (rec.event_id, rec.ts)
         for user_id, (state, window, last, erased_at) in held.items():
@@ -302,7 +309,13 @@ class Processor:
 
     # ------------------------------------------------------------------ item side
     def item_state(self, item_id: str, items: Table) -> ItemState:
-        """An item's state as the ``items`` table holds it."""
+        """The board answers for indexed items; the table for ids an index swap dropped."""
+        if item_id in self.board:
+            got = self.board.get(item_id)
+            nb = self.board.neighbours_of(item_id)
+            if got is None:
+                return ItemState() if nb is None else ItemState(neighbours=nb)
+            return ItemState(*got) if nb is None else ItemState(*got, nb)
         raw = items.get(item_id)
         return ItemState() if raw is None else ItemState.from_dict(raw)
 
@@ -329,7 +342,19 @@ class Processor:
                     continue
                 hw[src] = off
             state, _ = fold_item(state, _item_obs(item_id, obs), self.item_params)
-        if dropped == len(value["events"]) and raw is not None:
+        applied = dict(hw)  # pairs are checked against the marks before this value
+        pairs = []
+        for t, w, ts, *where in value.get("pairs", ()):
+            if where:
+                src, off = str(where[0]), int(where[1])
+                if off <= applied.get(src, -1):
+                    dropped += 1
+                    continue
+                hw[src] = max(hw.get(src, -1), off)
+            pairs.append(PairEvidence(item_id, str(t), float(w), int(ts)))
+        if pairs:
+            state, _ = fold_item_pairs(state, pairs, self.item_params)
+        if dropped == len(value["events"]) + len(value.get("pairs", ())) and raw is not None:
             return dropped  # nothing new: no write
         record = state.to_dict()
         if hw:
@@ -338,7 +363,7 @@ class Processor:
             record["at"] = value["since"]  # when its oldest delta was folded: board freshness
         items[item_id] = record
         if to_board:
-            self.board.put(item_id, state.affect, state.popularity)
+            self.board.put(item_id, state.affect, state.popularity, state.neighbours)
         return dropped
 
     # ------------------------------------------------------------------ recommend
@@ -392,6 +417,7 @@ class Processor:
                 user_params=self.user_params,
                 now_ms=now_ms,
                 n_candidates=self.settings.candidates,
+                neighbours=self.board.neighbours_of,
             )
         )
         out: list[dict[str, Any] | None] = []
@@ -432,7 +458,18 @@ def affect_of(scores: Scores, row: int, text: str) -> tuple[float, tuple[float, 
     return valence, ekman_from_emotions(probs), arousal_from_emotions(probs), confidence
 
 
-def _item_event(kind: str, d: Decoded, event: ReviewObs | ClickObs) -> dict[str, Any]:
+def add_pairs(items: dict[str, dict[str, Any]], update: UserUpdate, d: Decoded) -> None:
+    """Add a fold's pair evidence to the item event of each ``source`` item, as
+    ``"pairs": [[target, weight, ts(, source, offset)], ...]`` (no user id, as for the events;
+    the source event's partition and offset let the item side apply each pair once)."""
+    message = getattr(d.source, "message", None)
+    where = [] if message is None else [f"{d.kind}:{message.partition}", int(message.offset)]
+    for p in update.pairs:
+        value = items.setdefault(p.source, {"item_id": p.source, "events": []})
+        value.setdefault("pairs", []).append([p.target, p.weight, p.ts, *where])
+
+
+def _item_event(kind: str, d: Decoded, event: ReviewObs | ClickObs | ChatObs) -> dict[str, Any]:
     # No user id: item state needs none, and an erased user's id must not live on in it.
     rec: Any = d.record
     value: dict[str, Any] = {"kind": kind, "ts": rec.ts}
@@ -442,6 +479,8 @@ def _item_event(kind: str, d: Decoded, event: ReviewObs | ClickObs) -> dict[str,
         value["off"] = int(message.offset)
     if isinstance(event, ReviewObs):
         value.update(valence=event.valence, rating=event.rating, confidence=event.confidence)
+    elif isinstance(event, ChatObs):
+        value.update(valence=event.valence, confidence=event.confidence)
     else:
         value["action"] = event.action
     return value
@@ -457,6 +496,17 @@ def _item_obs(item_id: str, value: dict[str, Any]) -> UserEvent:
             0.0,
             value.get("rating"),
             value["ts"],
+            None,
+            value.get("confidence", 1.0),
+        )
+    if value["kind"] == "chats":
+        return ChatObs(
+            value.get("user_id", ""),
+            value["valence"],
+            tuple([0.0] * len(EKMAN)),
+            0.0,
+            value["ts"],
+            item_id,
             None,
             value.get("confidence", 1.0),
         )

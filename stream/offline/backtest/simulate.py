@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stream.core.emotion import normalise_ekman
+from stream.core.neighbours import Neighbours, PairEvidence
 from stream.core.popularity import Popularity, top_popular
 from stream.core.rank import RankParams
 from stream.core.state import (
@@ -20,6 +21,7 @@ from stream.core.state import (
     UserParams,
     UserState,
     fold_item,
+    fold_item_pairs,
     fold_user,
     recommend,
 )
@@ -27,7 +29,7 @@ from stream.core.taste import EvidenceWeights
 from stream.offline.backtest.progress import NoSteps, Steps
 from stream.offline.backtest.protocol import Protocol
 from stream.offline.backtest.timeline import Snapshots, Timeline
-from stream.offline.backtest.variants import Variant
+from stream.offline.backtest.variants import NO_MOOD, Variant
 from stream.ports import EKMAN
 from stream.settings import Settings
 
@@ -73,6 +75,8 @@ def observe(tl: Timeline, i: int, variant: Variant, vector: Any) -> ReviewObs:
         confidence = 1.0
     elif variant.sentiment == "none":
         valence, ekman, arousal, confidence = 0.0, NEUTRAL_EKMAN, 0.0, 1.0
+    elif variant.sentiment == "positive":  # every review liked, no mood
+        valence, ekman, arousal, confidence = 1.0, NEUTRAL_EKMAN, 0.0, 1.0
     rating = e.rating if variant.stars else None
     return ReviewObs(
         e.user_id, e.item_id, valence, ekman, arousal, rating, e.ts, vector, confidence
@@ -113,8 +117,9 @@ def _simulate(
     steps = steps or NoSteps()
     overrides = list(rank_overrides) if rank_overrides is not None else [params.rank]
     depth = top_k or protocol.depth
+    extra = NO_MOOD if variant.sentiment == "positive" else {}
     rankers = [
-        RankParams.from_settings(settings, variant=variant.ranker, top_k=depth, **o)
+        RankParams.from_settings(settings, variant=variant.ranker, top_k=depth, **{**o, **extra})
         for o in overrides
     ]
     user_params = UserParams.from_settings(
@@ -164,6 +169,10 @@ class _Replay:
         state = self.items.get(item_id)
         return None if state is None else state.affect
 
+    def neighbours(self, item_id: str) -> Neighbours | None:
+        state = self.items.get(item_id)
+        return None if state is None or not state.neighbours.scores else state.neighbours
+
     def rank(
         self, tests: list[int], snaps: Snapshots, now: int, pop_n: int, candidates: int, k: int
     ) -> None:
@@ -189,6 +198,8 @@ class _Replay:
                     user_params=self.user_params,
                     now_ms=now,
                     n_candidates=candidates,
+                    neighbours=self.neighbours,
+                    members=members,
                 )
                 ids = [x.item_id for x in rec.items]
                 self.ranks[r].append(ids.index(e.item_id) + 1 if e.item_id in ids else 0)
@@ -204,7 +215,17 @@ class _Replay:
                 vector = index.vectors([e.item_id])[0]
             obs = observe(self.tl, i, self.variant, vector)
             state = self.users.get(e.user_id) or UserState()
-            self.users[e.user_id], _ = fold_user(state, obs, self.user_params)
+            self.users[e.user_id], update = fold_user(state, obs, self.user_params)
             item = self.items.get(e.item_id) or ItemState()
             self.items[e.item_id], _ = fold_item(item, obs, self.item_params)
             self.pops[e.item_id] = self.items[e.item_id].popularity
+            self.fold_pairs(update.pairs)
+
+    def fold_pairs(self, pairs: Sequence[PairEvidence]) -> None:
+        """Pair evidence into each source item's neighbour list, as the item agent does."""
+        by_source: dict[str, list[PairEvidence]] = {}
+        for p in pairs:
+            by_source.setdefault(p.source, []).append(p)
+        for source, mine in by_source.items():
+            item = self.items.get(source) or ItemState()
+            self.items[source], _ = fold_item_pairs(item, mine, self.item_params)

@@ -37,6 +37,7 @@ RANK_AXES: dict[str, tuple[float, ...]] = {
     "affect_weight": _axis(_RANK.affect_weight, (0.0, 0.1, 0.3, 0.6, 1.0, 2.0)),
     "comfort_gain": _axis(_RANK.comfort_gain, (0.0, 2.0, 4.0)),
     "mmr_lambda": _axis(_RANK.mmr_lambda, (0.6, 0.8, 1.0)),
+    "neighbour_weight": _axis(_RANK.neighbour_weight, (0.0, 0.3, 1.0, 3.0)),
 }
 TUNE_ROUNDS = 2
 MIN_GAIN = 0.01

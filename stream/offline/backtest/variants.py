@@ -44,6 +44,13 @@ VARIANTS: dict[str, Variant] = {
             about="taste vector where every review pulls (no model sentiment), no re-rank",
         ),
         Variant(
+            "item_cf",
+            "item_cf",
+            "positive",
+            tuned=False,
+            about="neighbours of the user's recent items (every review liked), popularity fill",
+        ),
+        Variant(
             "seed_formula",
             "seed_formula",
             "model",
@@ -54,6 +61,12 @@ VARIANTS: dict[str, Variant] = {
             "default",
             "model",
             about="the full system: model sentiment in taste, mood and item affect; re-rank",
+        ),
+        Variant(
+            "sentiment_aware_no_sentiment",
+            "default",
+            "positive",
+            about="sentiment_aware with every review counted positive and mood ignored",
         ),
         Variant(
             "rating_oracle",
@@ -76,6 +89,8 @@ TUNED_ON = "sentiment_aware"
 
 # taste_only: every review is positive evidence of the same size, whatever it says
 NO_SENTIMENT = EvidenceWeights(review_gain=0.0)
+# sentiment "positive" (every review liked): mood ignored too, and item affect (all +1) off
+NO_MOOD: dict[str, float] = {"comfort_gain": 0.0, "explore_gain": 0.0, "affect_weight": 0.0}
 
 
 def parse_variants(text: str | None) -> tuple[str, ...]:

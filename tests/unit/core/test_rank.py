@@ -91,9 +91,10 @@ def test_output_is_at_most_top_k_unique_and_never_seen(
     assert not set(got) & seen
     scores = [i.score for i in items]
     assert scores == sorted(scores, reverse=True)  # shown in the order of the list, MMR or not
-    if variant == "popularity" or not ids:
+    cf = variant in ("popularity", "item_cf")  # item_cf without neighbour scores: popularity
+    if cf or not ids:
         assert all(0.0 <= x <= 1.0 for x in scores)  # popularity on the scores' scale, no counts
-    available = (set(ids) | set(popular)) - seen if variant != "popularity" else set(popular) - seen
+    available = set(popular) - seen if cf else (set(ids) | set(popular)) - seen
     assert len(got) == min(top_k, len(available))
 
 

@@ -272,8 +272,14 @@ def test_fold_item_tracks_affect_and_popularity() -> None:
     assert update.affect == pytest.approx(0.6) and update.popularity > 1.0
     _, update = fold_item(ItemState(), review("item001", 0.6, 2, T0), ItemParams(rating_share=1.0))
     assert update.affect == pytest.approx(-0.5)  # 2 stars
-    same, _ = fold_item(state, ChatObs("u1", 0.9, JOY, 0.5, T0, "item001"), ItemParams())
+    chat = ChatObs("u1", 0.9, JOY, 0.5, T0 + 2, "item001")
+    same, _ = fold_item(state, chat, ItemParams(chat_affect=0.0))
     assert same == state
+    talked, update = fold_item(state, chat, ItemParams())  # a chat about it: a weaker review
+    assert talked.affect.count == 2 and update.affect > 0.6
+    assert talked.popularity.count == state.popularity.count + 1
+    alone, _ = fold_item(state, ChatObs("u1", 0.9, JOY, 0.5, T0 + 2), ItemParams())
+    assert alone == state  # a chat about nothing
     assert ItemState.from_dict(json.loads(json.dumps(state.to_dict()))) == state
 
 

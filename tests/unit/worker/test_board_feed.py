@@ -17,7 +17,9 @@ class _Board:
     def __init__(self) -> None:
         self.put_calls: dict[str, tuple[ItemAffect, Popularity]] = {}
 
-    def put(self, item_id: str, affect: ItemAffect, pop: Popularity) -> bool:
+    def put(
+        self, item_id: str, affect: ItemAffect, pop: Popularity, neighbours: object = None
+    ) -> bool:
         self.put_calls[item_id] = (affect, pop)
         return True
 
