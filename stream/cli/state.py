@@ -51,8 +51,7 @@ def format_user(view: dict[str, Any]) -> list[str]:
         f"weight {taste['weight']:.2f} (positive {taste['positive_weight']:.2f})",
         f"  nearest {nearest or '-'}",
         f"  recent  {', '.join(view['recent_items']) or '-'}",
-        f"  events remembered for dedup {view['recent_event_ids']}, "
-        f"last recommended at {view['last_recommended_at'] or '-'}",
+        f"  events remembered for dedup {view['recent_event_ids']}",
     ]
 
 

@@ -188,7 +188,6 @@ class UserParams:
     evidence: EvidenceWeights = field(default_factory=EvidenceWeights)
     click_mood: ClickMood = field(default_factory=ClickMood)
     seen_max: int = 64  # with the dedup window, keeps state beyond the taste vector < 2 KB
-    recommend_interval_ms: int = 250
     engagement: EngagementWeights = field(default_factory=EngagementWeights)
     neighbours: NeighbourParams = field(default_factory=NeighbourParams)
 
@@ -198,7 +197,6 @@ class UserParams:
         values: dict[str, Any] = {
             "half_lives": HalfLives.from_settings(settings),
             "taste_half_life_s": float(settings.taste_half_life_s),
-            "recommend_interval_ms": int(settings.recommend_interval_ms),
         }
         values.update(overrides)
         return cls(**values)
@@ -209,7 +207,6 @@ class UserState:
     emotion: EmotionState = field(default_factory=EmotionState)
     taste: TasteState = field(default_factory=TasteState)
     seen: Seen = field(default_factory=Seen)
-    last_recommended_at: int | None = None
     # The last 8 positive and 8 negative items (``neighbours.fold_recent``): 586 bytes of JSON
     # when full with 9-character ids, 2.6 KB with 128-character ids (the contract's maximum).
     recent: RecentEngagements = field(default_factory=RecentEngagements)
@@ -219,29 +216,26 @@ class UserState:
             "emotion": self.emotion.to_dict(),
             "taste": self.taste.to_dict(),
             "seen": self.seen.to_str(),
-            "rec_at": self.last_recommended_at,
             "recent": self.recent.to_dict(),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> UserState:
-        rec_at = data.get("rec_at")
-        return cls(
+        return cls(  # records written before 2026-12 also hold "rec_at": ignored
             EmotionState.from_dict(data["emotion"]),
             TasteState.from_dict(data["taste"]),
             Seen.from_str(data.get("seen", "")),
-            None if rec_at is None else int(rec_at),
             RecentEngagements.from_dict(data.get("recent") or {}),
         )
 
 
 @dataclass(frozen=True)
 class UserUpdate:
-    """What one event did: the mood after it, whether taste moved, whether to recommend now."""
+    """What one event did: the mood after it and whether taste moved. (How often to recommend
+    is the worker's choice, on the wall clock: ``stream.core.coalesce``.)"""
 
     emotion: EmotionSummary
     taste_changed: bool
-    recommend: bool
     # Item-to-item evidence from the user's recent positives (``neighbours.fold_recent``), to be
     # folded into the neighbour list of each ``source`` item (``fold_item_pairs``).
     pairs: tuple[PairEvidence, ...] = ()
@@ -250,8 +244,7 @@ class UserUpdate:
 def fold_user(
     state: UserState, event: UserEvent, params: UserParams
 ) -> tuple[UserState, UserUpdate]:
-    """Fold one user event. ``recommend`` is throttled to one per ``recommend_interval_ms``
-    of event time; when it is True the state records that a recommendation went out."""
+    """Fold one user event into mood, taste, seen items and recent engagements."""
     emotion, taste, seen = state.emotion, state.taste, state.seen
     taste_obs: TasteObs | None = None
     mood: EmotionObs | None = None
@@ -289,10 +282,8 @@ def fold_user(
     pairs: tuple[PairEvidence, ...] = ()
     if engagement is not None:
         recent, pairs = fold_recent(recent, engagement, params.neighbours)
-    last = state.last_recommended_at
-    due = last is None or event.ts - last >= params.recommend_interval_ms
-    new = UserState(emotion, taste, seen, event.ts if due else last, recent)
-    return new, UserUpdate(emotion.summary(), changed, due, pairs)
+    new = UserState(emotion, taste, seen, recent)
+    return new, UserUpdate(emotion.summary(), changed, pairs)
 
 
 def engagement_of(event: UserEvent, w: EngagementWeights) -> Engagement | None:

@@ -304,7 +304,6 @@ def user_params(settings: Settings, params: Params) -> UserParams:
         evidence=params.evidence,
         engagement=params.engagement,
         neighbours=nb,
-        recommend_interval_ms=0,
     )
 
 

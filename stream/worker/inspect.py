@@ -53,7 +53,6 @@ def user_view(user_id: str, raw: Any, processor: Processor, now_ms: int) -> dict
         },
         "recent_items": recent_items(state.seen.digests, processor),
         "recent_event_ids": len(window.entries),
-        "last_recommended_at": state.last_recommended_at,
     }
 
 

@@ -126,9 +126,7 @@ class Processor:
         self.index = index
         self.rank_params = rank_params or RankParams.from_settings(settings)
         # Output throttling is the worker's job (wall clock); the core folds every event.
-        self.user_params = user_params or UserParams.from_settings(
-            settings, recommend_interval_ms=0
-        )
+        self.user_params = user_params or UserParams.from_settings(settings)
         self.item_params = item_params or ItemParams.from_settings(settings)
         self.board = ItemBoard(index.ids())
         self._popular: list[tuple[str, float]] = []

@@ -122,9 +122,7 @@ def _simulate(
         RankParams.from_settings(settings, variant=variant.ranker, top_k=depth, **{**o, **extra})
         for o in overrides
     ]
-    user_params = UserParams.from_settings(
-        settings, evidence=params.evidence, recommend_interval_ms=0
-    )
+    user_params = UserParams.from_settings(settings, evidence=params.evidence)
     replay = _Replay(tl, variant, rankers, user_params, ItemParams.from_settings(settings))
     snaps = Snapshots(tl, model_sha)
     pop_n = depth + user_params.seen_max

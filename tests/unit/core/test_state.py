@@ -83,17 +83,8 @@ def test_a_review_moves_mood_taste_and_seen() -> None:
     state, update = fold_user(UserState(), review("item001", -0.8, 1, T0), P)
     assert update.emotion.valence == pytest.approx(-0.8)
     assert update.emotion.dominant == "sadness"
-    assert update.taste_changed and update.recommend
+    assert update.taste_changed
     assert "item001" in state.seen and "item002" not in state.seen
-    assert state.last_recommended_at == T0
-
-
-def test_recommendations_are_throttled_in_event_time() -> None:
-    state, _ = fold_user(UserState(), click("item001", "view", T0), P)
-    state, update = fold_user(state, click("item002", "view", T0 + 100), P)
-    assert not update.recommend and state.last_recommended_at == T0
-    state, update = fold_user(state, click("item003", "view", T0 + P.recommend_interval_ms), P)
-    assert update.recommend and state.last_recommended_at == T0 + P.recommend_interval_ms
 
 
 def test_clicks_move_mood_weakly_and_only_purchases_are_seen() -> None:

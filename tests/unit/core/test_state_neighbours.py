@@ -21,7 +21,7 @@ from stream.core.state import (
 from tests.unit.core.test_state import INDEX, T0, review
 
 DAY = 86_400_000
-P = UserParams(recommend_interval_ms=0)
+P = UserParams()
 
 
 def test_user_fold_emits_pairs_and_item_fold_keeps_neighbours_hand_computed() -> None:
