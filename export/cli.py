@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -23,26 +24,34 @@ def _quiet_logging() -> None:
     logging.getLogger("moodstream").setLevel(logging.INFO)
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _dirs(fn: F) -> F:
+    """The ``--data-dir`` / ``--work-dir`` pair both sub-commands take."""
+    fn = click.option(
+        "--work-dir",
+        type=click.Path(path_type=Path),
+        default=DEFAULT_WORK_DIR,
+        show_default=True,
+        help="checkpoints, step log, final.pt and result.json (train writes, onnx reads)",
+    )(fn)
+    return click.option(
+        "--data-dir",
+        type=click.Path(path_type=Path),
+        default=DEFAULT_DATA_DIR,
+        show_default=True,
+        help="folder with sentiment/ and emotion/ data sets",
+    )(fn)
+
+
 @click.group()
 def export() -> None:
     """Build-time model work: fine-tune on ../shared/data and export ONNX (int8 + fp16)."""
 
 
 @export.command()
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path),
-    default=DEFAULT_DATA_DIR,
-    show_default=True,
-    help="folder with sentiment/ and emotion/ data sets",
-)
-@click.option(
-    "--work-dir",
-    type=click.Path(path_type=Path),
-    default=DEFAULT_WORK_DIR,
-    show_default=True,
-    help="checkpoints, step log, final weights, result.json",
-)
+@_dirs
 @click.option(
     "--epochs",
     type=float,
@@ -81,6 +90,39 @@ def export() -> None:
     default=0,
     show_default=True,
     help="stop after this many steps (0 = full run; for throughput probes)",
+)
+@click.option(
+    "--sst2-rows",
+    type=int,
+    default=0,
+    show_default=True,
+    help="class-balanced sample of this many SST-2 phrases (0 = use --sst2-fraction)",
+)
+@click.option("--min-phrase-words", type=int, default=1, show_default=True)
+@click.option(
+    "--sst5-repeat",
+    type=int,
+    default=1,
+    show_default=True,
+    help="SST-5 training sentences per epoch (times)",
+)
+@click.option(
+    "--lr-schedule", type=click.Choice(["linear", "cosine"]), default="linear", show_default=True
+)
+@click.option("--warmup-fraction", type=float, default=0.06, show_default=True)
+@click.option(
+    "--eval-every",
+    type=int,
+    default=0,
+    show_default=True,
+    help="score the sentence-level select halves every N steps and keep the best (0 = off)",
+)
+@click.option(
+    "--patience",
+    type=int,
+    default=0,
+    show_default=True,
+    help="stop after N evaluations without improvement (0 = never)",
 )
 @click.option("--checkpoint-every", type=int, default=200, show_default=True)
 @click.option("--threads", type=int, default=2, show_default=True)
@@ -125,20 +167,7 @@ def train(
 
 
 @export.command()
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path),
-    default=DEFAULT_DATA_DIR,
-    show_default=True,
-    help="data sets (parity sentences and int8/fp32 metric deltas)",
-)
-@click.option(
-    "--work-dir",
-    type=click.Path(path_type=Path),
-    default=DEFAULT_WORK_DIR,
-    show_default=True,
-    help="where train wrote final.pt and result.json",
-)
+@_dirs
 @click.option(
     "--out-dir",
     type=click.Path(path_type=Path),

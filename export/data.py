@@ -195,3 +195,36 @@ def length_batches(
         batches.extend(part[j : j + batch_size] for j in range(0, len(part), batch_size))
     rng.shuffle(batches)
     return batches
+
+
+def binary_only(rows: Sequence[SentimentRow]) -> list[SentimentRow]:
+    """SST-2 style binarisation of 3-way rows: neutral (SST-5 label 2) dropped."""
+    return [r for r in rows if r.label != NEUTRAL]
+
+
+def dev_halves(rows: Sequence[T], seed: int) -> tuple[list[T], list[T]]:
+    """Seeded (select, test) halves of a dev file: checkpoints are chosen on ``select`` only,
+    ``test`` is scored once at the end and never steers training."""
+    test, select = split_rows(rows, 0.5, seed)
+    return select, test
+
+
+def balanced_phrases(
+    rows: Sequence[SentimentRow], n: int, seed: int, min_words: int = 1
+) -> list[SentimentRow]:
+    """A seeded sample of ``n`` SST-2 phrases, half negative and half positive (as far as the
+    rows allow), skipping phrases shorter than ``min_words`` words. ``n <= 0`` keeps all."""
+    long = [r for r in rows if len(r.text.split()) >= min_words]
+    if n <= 0:
+        return long
+    rng = random.Random(seed)
+    by_label: dict[int, list[SentimentRow]] = {}
+    for r in long:
+        by_label.setdefault(r.label, []).append(r)
+    per = n // max(1, len(by_label))
+    out: list[SentimentRow] = []
+    for label in sorted(by_label):
+        group = by_label[label]
+        out.extend(rng.sample(group, min(per, len(group))))
+    rng.shuffle(out)
+    return out

@@ -3,8 +3,12 @@
 Sentiment and emotion batches are interleaved in a seeded order; batches are length-bucketed so the
 two CPU cores do not burn time on padding. Every ``checkpoint_every`` steps the full training state
 is saved so ``--resume`` continues the same run bit-for-bit in schedule (seed-derived batches).
-After training the per-emotion thresholds are tuned on the validation split carved from the
-training files, and only then are the held-out dev files scored.
+
+Selection never leaks: the SST-2 file is a split of GLUE's training *phrases* (parts of one sentence
+sit on both sides), so checkpoints are chosen and training stops on sentence-level data only: a
+seeded "select" half of ``sst5/dev.txt`` binarised and of GoEmotions dev. The other "test" halves
+are scored once at the end (held-out). Per-emotion thresholds are tuned on a seeded share of the
+GoEmotions training file. The phrase split is reported only as "train-distribution".
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ from export.data import (
     DataPaths,
     EmotionRow,
     SentimentRow,
+    balanced_phrases,
+    binary_only,
+    dev_halves,
     fingerprint,
     length_batches,
     load_goemotions,
@@ -66,6 +73,12 @@ class TrainConfig:
     distill_weight: float = 2.0
     neutral_weight_power: float = 0.5  # class weight = (mean count / class count) ** power
     sst2_fraction: float = 1.0  # subsample SST-2 training rows (phrases) to fit the time budget
+    sst2_rows: int = 0  # >0: a class-balanced sample of this many phrases (replaces the fraction)
+    min_phrase_words: int = 1  # phrases shorter than this are dropped (single words add little)
+    sst5_repeat: int = 1  # SST-5 training sentences appear this many times per epoch
+    lr_schedule: str = "linear"  # after warmup: "linear" or "cosine" decay to 0
+    eval_every: int = 0  # >0: score the select halves every this many steps, keep the best
+    patience: int = 0  # >0: stop after this many evaluations without improvement
     freeze_word_embeddings: bool = True  # keeps the 11.7M-row embedding out of AdamW: faster
     max_steps: int = 0  # 0 = the full schedule; >0 stops early (throughput probes)
     checkpoint_every: int = 200
@@ -98,32 +111,63 @@ def encode(tok: Tokenizer, texts: Sequence[str]) -> list[list[int]]:
 @dataclass
 class Splits:
     sent_train: list[SentimentRow]
-    sent_val: list[SentimentRow]
+    sent_val: list[SentimentRow]  # SST-2 phrases carved from train.tsv: train-distribution only
     emo_train: list[EmotionRow]
-    emo_val: list[EmotionRow]
+    emo_val: list[EmotionRow]  # carved from GoEmotions train: threshold tuning
     sst2_val_n: int
     files: dict[str, dict[str, object]]
+    sent_select: list[SentimentRow] = dataclasses.field(default_factory=list)
+    emo_select: list[EmotionRow] = dataclasses.field(default_factory=list)
 
 
 def load_splits(paths: DataPaths, cfg: TrainConfig) -> Splits:
+    """Training rows, the tuning split and the sentence-level *select* halves of the dev files.
+
+    All SST-5 training sentences train (``sst5_repeat`` times per epoch); validation for
+    selection comes from the dev files' select halves, never from the phrase split.
+    """
     paths.check()
     sst2 = load_sst2(paths.sst2_train)
     sst5 = load_sst5(paths.sst5_train)
     go = load_goemotions(paths.go_train, paths.go_labels)
     sst2_tr, sst2_va = split_rows(sst2, cfg.val_fraction, cfg.seed)
-    sst5_tr, sst5_va = split_rows(sst5, cfg.val_fraction, cfg.seed + 1)
     go_tr, go_va = split_rows(go, cfg.val_fraction, cfg.seed + 2)
-    if cfg.sst2_fraction < 1.0:
+    if cfg.sst2_rows > 0 or cfg.min_phrase_words > 1:
+        sst2_tr = balanced_phrases(sst2_tr, cfg.sst2_rows, cfg.seed + 3, cfg.min_phrase_words)
+    elif cfg.sst2_fraction < 1.0:
         sst2_tr = random.Random(cfg.seed + 3).sample(
             sst2_tr, round(len(sst2_tr) * cfg.sst2_fraction)
         )
+    sent_select, _ = heldout_halves(paths, cfg.seed)["sst5"]
+    emo_select, _ = heldout_halves(paths, cfg.seed)["goemotions"]
     files = {
         "sst2_train": fingerprint(paths.sst2_train, len(sst2)),
         "sst5_train": fingerprint(paths.sst5_train, len(sst5)),
         "goemotions_train": fingerprint(paths.go_train, len(go)),
     }
     files["sst2_train"]["used_for_training"] = len(sst2_tr)
-    return Splits(sst2_tr + sst5_tr, sst2_va + sst5_va, go_tr, go_va, len(sst2_va), files)
+    files["sst5_train"]["used_for_training"] = len(sst5) * max(1, cfg.sst5_repeat)
+    return Splits(
+        sst2_tr + sst5 * max(1, cfg.sst5_repeat),
+        sst2_va,
+        go_tr,
+        go_va,
+        len(sst2_va),
+        files,
+        sent_select,
+        emo_select,
+    )
+
+
+HALF_SEEDS = {"sst5": 101, "goemotions": 102}
+
+
+def heldout_halves(paths: DataPaths, seed: int) -> dict[str, tuple[list[Any], list[Any]]]:
+    """(select, test) halves of sst5/dev.txt binarised and of GoEmotions dev (seeded)."""
+    return {
+        "sst5": dev_halves(binary_only(load_sst5(paths.sst5_dev)), seed + HALF_SEEDS["sst5"]),
+        "goemotions": dev_halves(load_goemotions(paths.go_dev), seed + HALF_SEEDS["goemotions"]),
+    }
 
 
 def schedule(
@@ -177,13 +221,40 @@ def make_optimizer(model: MoodModel, cfg: TrainConfig, total: int) -> tuple[Any,
         ]
     )
     warm = max(1, round(total * cfg.warmup_fraction))
+    if cfg.lr_schedule not in ("linear", "cosine"):
+        raise ConfigError(f"lr_schedule must be linear or cosine, got {cfg.lr_schedule!r}")
 
     def factor(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        return max(0.0, (total - step) / max(1, total - warm))
+        return lr_factor(step, total, warm, cfg.lr_schedule)
 
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def lr_factor(step: int, total: int, warm: int, kind: str = "linear") -> float:
+    """Linear warmup to 1 over ``warm`` steps, then linear or cosine decay to 0 at ``total``."""
+    if step < warm:
+        return (step + 1) / warm
+    done = min(1.0, (step - warm) / max(1, total - warm))
+    if kind == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * done))
+    return max(0.0, 1.0 - done)
+
+
+def selection_score(
+    sent_probs: npt.NDArray[np.float32],
+    sent_gold: npt.NDArray[np.int64],
+    emo_probs: npt.NDArray[np.float32],
+    emo_gold: npt.NDArray[np.bool_],
+) -> dict[str, float]:
+    """What a checkpoint is chosen on: binary sentence accuracy + GoEmotions macro-F1 (thresholds
+    tuned on the same select rows: the score compares checkpoints, it is not a reported figure)."""
+    acc = quality.binary_accuracy(sent_probs, sent_gold) if len(sent_gold) else 0.0
+    f1 = (
+        quality.macro_f1(emo_probs, emo_gold, quality.tune_thresholds(emo_probs, emo_gold))
+        if len(emo_gold)
+        else 0.0
+    )
+    return {"sentence_accuracy": acc, "goemotions_macro_f1": f1, "score": acc + f1}
 
 
 def _save(path: Path, state: dict[str, Any]) -> None:
@@ -276,6 +347,9 @@ def train(
     ckpt = out_dir / "checkpoint.pt"
     start, wall_before = 0, 0.0
     resumes: list[dict[str, Any]] = []
+    evals: list[dict[str, Any]] = []
+    best: dict[str, Any] = {"score": -1.0, "step": 0}
+    stopped_early = False
     config_json = json.dumps(dataclasses.asdict(cfg), sort_keys=True)
     if resume and ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
@@ -291,9 +365,33 @@ def train(
         sched.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
         start, wall_before = int(state["step"]), float(state["wall_s"])
+        evals = [e for e in state.get("evals", []) if e["step"] <= start]
+        best = dict(state.get("best", best))
         log.info("resumed at step %d", start)
     elif not resume:
         (out_dir / "steps.tsv").write_text("step\ttask\tbatch\tseq\tseconds\tloss\n")
+
+    sel_texts_s = [r.text for r in splits.sent_select]
+    sel_y_s = np.array([r.label for r in splits.sent_select], dtype=np.int64)
+    sel_texts_e = [r.text for r in splits.emo_select]
+    sel_y_e = quality.multi_hot([r.labels for r in splits.emo_select], len(EMOTIONS))
+    best_path = out_dir / "best.pt"
+
+    def select_eval(step: int) -> bool:
+        """Score the select halves; keep the best weights; True when patience ran out."""
+        te = time.perf_counter()
+        sp, _ = predict(model, tok, sel_texts_s)
+        _, ep = predict(model, tok, sel_texts_e)
+        model.train()
+        row = {"step": step, **selection_score(sp, sel_y_s, ep, sel_y_e)}
+        row["seconds"] = round(time.perf_counter() - te, 1)
+        evals.append(row)
+        if row["score"] > best["score"]:
+            best.update(score=row["score"], step=step)
+            torch.save(model.state_dict(), best_path)
+        log.info("eval %s (best at step %d)", json.dumps(row), best["step"])
+        since = sum(1 for e in evals if e["step"] > best["step"])
+        return cfg.patience > 0 and since >= cfg.patience
 
     t0 = time.perf_counter()
     model.train()
@@ -329,7 +427,11 @@ def train(
             )
             if progress:
                 progress(step + 1, len(plan), float(loss.item()))
-            if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == len(plan):
+            last = step + 1 == len(plan)
+            if cfg.eval_every > 0 and ((step + 1) % cfg.eval_every == 0 or last):
+                steps_log.flush()
+                stopped_early = select_eval(step + 1) and not last
+            if (step + 1) % cfg.checkpoint_every == 0 or last or stopped_early:
                 steps_log.flush()
                 _save(
                     ckpt,
@@ -341,44 +443,73 @@ def train(
                         "step": step + 1,
                         "config": config_json,
                         "resumes": resumes,
+                        "evals": evals,
+                        "best": best,
                         "wall_s": wall_before + time.perf_counter() - t0,
                     },
                 )
+            if stopped_early:
+                log.info("early stop at step %d: no gain for %d evals", step + 1, cfg.patience)
+                break
     train_wall = wall_before + time.perf_counter() - t0
+    if cfg.eval_every > 0 and best_path.is_file():
+        model.load_state_dict(torch.load(best_path, weights_only=True))
     model.eval()
     torch.save(model.state_dict(), out_dir / "final.pt")
 
     t_eval = time.perf_counter()
-    # Validation (from the training files): tune thresholds here, and only here.
-    sv_p, _ = predict(model, tok, [r.text for r in splits.sent_val])
+    # Tuning split (GoEmotions train share): thresholds are tuned here, and only here.
     _, ev_p = predict(model, tok, [r.text for r in splits.emo_val])
-    sv_y = np.array([r.label for r in splits.sent_val])
-    sv_bin = np.arange(len(sv_y)) < splits.sst2_val_n
     ev_y = quality.multi_hot([r.labels for r in splits.emo_val], len(EMOTIONS))
     thresholds = quality.tune_thresholds(ev_p, ev_y)
-    validation = evaluate(sv_p, sv_y, sv_bin, ev_p, ev_y, thresholds)
+    sv_p, _ = predict(model, tok, [r.text for r in splits.sent_val])
+    sv_y = np.array([r.label for r in splits.sent_val])
+    validation = evaluate(sv_p, sv_y, np.ones(len(sv_y), bool), ev_p, ev_y, thresholds)
+    validation["note"] = "SST-2 phrases carved from train.tsv + GoEmotions train share"
 
-    heldout = heldout_metrics(paths, lambda texts: predict(model, tok, texts), thresholds)
+    predict_fn: Callable[[Sequence[str]], Any] = lambda texts: predict(model, tok, texts)  # noqa: E731
+    heldout = heldout_metrics(paths, predict_fn, thresholds, cfg.seed)
     result = {
         "thresholds": {n: float(t) for n, t in zip(EMOTIONS, thresholds, strict=True)},
-        "metrics": {"validation": validation, "heldout": heldout},
+        "metrics": {
+            "heldout": heldout,
+            "selection": {
+                "best_step": best["step"],
+                "best_score": best["score"],
+                "evals": evals,
+                "stopped_early": stopped_early,
+            },
+            "train_distribution": {
+                "validation": validation,
+                "sst2_dev_phrases_accuracy": train_distribution_sst2(paths, predict_fn),
+            },
+        },
         "training": {
             "data": splits.files,
             "split": {
-                "method": "seeded shuffle of each training file",
+                "method": "seeded shuffle of each training file; dev files cut into seeded halves",
                 "fraction": cfg.val_fraction,
-                "seeds": {"sst2": cfg.seed, "sst5": cfg.seed + 1, "goemotions": cfg.seed + 2},
+                "seeds": {
+                    "sst2": cfg.seed,
+                    "goemotions": cfg.seed + 2,
+                    "phrase_sample": cfg.seed + 3,
+                    "sst5_dev_halves": cfg.seed + HALF_SEEDS["sst5"],
+                    "goemotions_dev_halves": cfg.seed + HALF_SEEDS["goemotions"],
+                },
                 "rows": {
                     "sentiment_train": len(splits.sent_train),
-                    "sentiment_validation": len(splits.sent_val),
+                    "sst2_phrase_validation": len(splits.sent_val),
                     "emotion_train": len(splits.emo_train),
-                    "emotion_validation": len(splits.emo_val),
+                    "emotion_threshold_tuning": len(splits.emo_val),
+                    "sst5_dev_select": len(splits.sent_select),
+                    "goemotions_dev_select": len(splits.emo_select),
                 },
             },
             "config": dataclasses.asdict(cfg),
             "seed": cfg.seed,
             "epochs": cfg.epochs,
             "steps": len(plan),
+            "steps_run": evals[-1]["step"] if stopped_early and evals else len(plan),
             "resumes": resumes,
             "wall_time_s": round(train_wall, 1),
             "eval_time_s": round(time.perf_counter() - t_eval, 1),
@@ -390,19 +521,34 @@ def train(
     return result
 
 
+def train_distribution_sst2(
+    paths: DataPaths,
+    predict_fn: Callable[[Sequence[str]], tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]],
+) -> dict[str, Any]:
+    """``sst2/dev.tsv``: GLUE training phrases, so it overlaps training sentences (optimistic)."""
+    rows = load_sst2(paths.sst2_dev)
+    probs, _ = predict_fn([r.text for r in rows])
+    gold = np.array([r.label for r in rows], dtype=np.int64)
+    return {"accuracy": quality.binary_accuracy(probs, gold), "rows": len(rows)}
+
+
 def heldout_metrics(
     paths: DataPaths,
     predict_fn: Callable[[Sequence[str]], tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]],
     thresholds: npt.NDArray[np.float64],
+    seed: int = 13,
 ) -> dict[str, Any]:
-    """Score the dev files that training and tuning never saw (thresholds are fixed already)."""
-    sst2 = load_sst2(paths.sst2_dev)
-    sst5 = load_sst5(paths.sst5_dev)
-    go = load_goemotions(paths.go_dev)
-    s_rows = sst2 + sst5
+    """Score the *test* halves of the dev files (sentence level), which training, selection and
+    threshold tuning never saw: binary accuracy on sst5/dev.txt binarised, GoEmotions F1."""
+    halves = heldout_halves(paths, seed)
+    s_rows = halves["sst5"][1]
+    go = halves["goemotions"][1]
     s_p, _ = predict_fn([r.text for r in s_rows])
     _, e_p = predict_fn([r.text for r in go])
-    s_y = np.array([r.label for r in s_rows])
-    binary = np.arange(len(s_rows)) < len(sst2)
+    s_y = np.array([r.label for r in s_rows], dtype=np.int64)
     e_y = quality.multi_hot([r.labels for r in go], len(EMOTIONS))
-    return evaluate(s_p, s_y, binary, e_p, e_y, thresholds)
+    out = evaluate(s_p, s_y, np.ones(len(s_y), bool), e_p, e_y, thresholds)
+    out["sst5_sentence_binary_accuracy"] = out.pop("sst2_accuracy")
+    out["sst5_sentence_rows"] = out.pop("sst2_rows")
+    del out["sst5_3way_accuracy"], out["sst5_rows"]
+    return out

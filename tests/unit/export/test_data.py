@@ -10,6 +10,9 @@ from export.data import (
     DataPaths,
     EmotionRow,
     SentimentRow,
+    balanced_phrases,
+    binary_only,
+    dev_halves,
     fingerprint,
     length_batches,
     load_goemotions,
@@ -101,3 +104,30 @@ def test_fingerprint_records_rows_bytes_and_hash(tmp_path: Path) -> None:
     assert info["rows"] == 1 and info["bytes"] == 3
     assert info["sha256"] == sha256_file(path)
     assert info["sha256"] == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_binary_only_drops_neutral_sentences() -> None:
+    rows = [SentimentRow("a", 0), SentimentRow("b", 1), SentimentRow("c", 2)]
+    assert binary_only(rows) == [SentimentRow("a", 0), SentimentRow("c", 2)]
+
+
+def test_dev_halves_are_seeded_disjoint_and_complete() -> None:
+    rows = list(range(101))
+    select, test = dev_halves(rows, seed=7)
+    assert sorted(select + test) == rows and not set(select) & set(test)
+    assert abs(len(select) - len(test)) <= 1
+    assert dev_halves(rows, seed=7) == (select, test)
+    assert dev_halves(rows, seed=8) != (select, test)
+
+
+def test_balanced_phrases_are_seeded_class_balanced_and_long_enough() -> None:
+    rows = [SentimentRow(f"neg phrase {i}", 0) for i in range(100)]
+    rows += [SentimentRow(f"a positive phrase {i}", 2) for i in range(300)]
+    rows += [SentimentRow("good", 2)] * 50
+    sample = balanced_phrases(rows, 40, seed=1, min_words=2)
+    assert len(sample) == 40
+    assert sum(r.label == 0 for r in sample) == 20
+    assert all(len(r.text.split()) >= 2 for r in sample)
+    assert sample == balanced_phrases(rows, 40, seed=1, min_words=2)
+    assert len(balanced_phrases(rows, 0, seed=1, min_words=4)) == 300  # all long enough ones
+    assert len(balanced_phrases(rows, 1000, seed=1)) == 100 + 350  # capped by what exists

@@ -88,6 +88,8 @@ def test_a_few_steps_write_weights_results_and_resume(
         checkpoint_every=2,
         val_fraction=0.2,
         distill_weight=1.0,
+        eval_every=2,
+        sst5_repeat=2,
     )
     result = train(data, work, cfg)
     assert (work / "final.pt").is_file()
@@ -95,9 +97,14 @@ def test_a_few_steps_write_weights_results_and_resume(
     assert list(result["thresholds"]) == list(EMOTIONS)
     assert result["training"]["steps"] == 4
     assert result["training"]["data"]["sst2_train"]["rows"] == 24
-    held = result["metrics"]["heldout"]
-    assert held["sst2_rows"] == 4 and held["sst5_rows"] == 5 and held["goemotions_rows"] == 10
-    assert 0.0 <= held["sst2_accuracy"] <= 1.0
+    assert result["training"]["data"]["sst5_train"]["used_for_training"] == 40
+    held = result["metrics"]["heldout"]  # test halves: sst5 dev binarised (4 rows), GoEmotions
+    assert held["sst5_sentence_rows"] == 2 and held["goemotions_rows"] == 5
+    assert 0.0 <= held["sst5_sentence_binary_accuracy"] <= 1.0
+    sel = result["metrics"]["selection"]
+    assert [e["step"] for e in sel["evals"]] == [2, 4] and sel["best_step"] in (2, 4)
+    assert (work / "best.pt").is_file()
+    assert result["metrics"]["train_distribution"]["sst2_dev_phrases_accuracy"]["rows"] == 4
     lines = (work / "steps.tsv").read_text().splitlines()
     assert [ln.split("\t")[0] for ln in lines[1:]] == ["0", "1", "2", "3"]
 
@@ -122,3 +129,51 @@ def test_only_runtime_knobs_may_change_on_resume() -> None:
     changes = config_changes(old, new)
     assert changes == {"epochs": [1.25, 2.5], "seed": [13, 1], "threads": [2, 1]}
     assert set(changes) - RESUMABLE_CHANGES == {"seed"}
+
+
+def test_lr_factor_warms_up_then_decays_to_zero() -> None:
+    from export.train import lr_factor
+
+    assert lr_factor(0, 100, 10) == pytest.approx(0.1)
+    assert lr_factor(9, 100, 10) == pytest.approx(1.0)
+    assert lr_factor(10, 100, 10, "cosine") == pytest.approx(1.0)
+    assert lr_factor(55, 100, 10, "linear") == pytest.approx(0.5)
+    assert lr_factor(55, 100, 10, "cosine") == pytest.approx(0.5)
+    assert lr_factor(30, 100, 10, "cosine") > lr_factor(30, 100, 10, "linear")
+    assert lr_factor(100, 100, 10, "cosine") == pytest.approx(0.0)
+    assert lr_factor(120, 100, 10, "linear") == 0.0
+
+
+def test_selection_score_adds_sentence_accuracy_and_emotion_f1() -> None:
+    import numpy as np
+
+    from export.train import selection_score
+
+    sent = np.array([[0.9, 0.05, 0.05], [0.1, 0.1, 0.8], [0.6, 0.0, 0.4]], np.float32)
+    gold = np.array([0, 2, 2])
+    emo = np.zeros((4, len(EMOTIONS)), np.float32)
+    emo_gold = np.zeros((4, len(EMOTIONS)), bool)
+    emo[:2, 0], emo_gold[:2, 0] = 0.9, True
+    s = selection_score(sent, gold, emo, emo_gold)
+    assert s["sentence_accuracy"] == pytest.approx(2 / 3)
+    assert s["goemotions_macro_f1"] == pytest.approx(1 / len(EMOTIONS))
+    assert s["score"] == pytest.approx(s["sentence_accuracy"] + s["goemotions_macro_f1"])
+
+
+def test_selection_never_uses_the_phrase_split_or_the_test_halves(tmp_path: Path) -> None:
+    from export.data import DataPaths
+    from export.train import heldout_halves, load_splits
+
+    data = _fixture_data(tmp_path / "data")
+    paths = DataPaths(data)
+    splits = load_splits(paths, TrainConfig(val_fraction=0.2, sst5_repeat=3, sst2_rows=4))
+    halves = heldout_halves(paths, 13)
+    select_s, test_s = halves["sst5"]
+    assert splits.sent_select == select_s and not {r.text for r in select_s} & {
+        r.text for r in test_s
+    }
+    assert all(r.label != 1 for r in select_s + test_s)  # binarised: neutral dropped
+    assert splits.emo_select == halves["goemotions"][0]
+    phrases = {r.text for r in splits.sent_val}
+    assert not phrases & {r.text for r in splits.sent_select}
+    assert len(splits.sent_train) == 4 + 20 * 3  # balanced phrase sample + SST-5 three times
