@@ -1,13 +1,16 @@
 """Inference benchmark: texts/s and batch latency of the shipped model, int8 vs fp32, on this CPU.
 
     .venv/bin/python benchmarks/inference.py [--model-dir DIR] [--fp32 PATH] [--budget-s 420]
+    .venv/bin/python benchmarks/inference.py --compare-dir OLD_DIR --compare-only [--budget-s 120]
 
 Texts: real Amazon reviews of 40-80 words ("review", ~60 words) and GoEmotions Reddit comments
 ("chat", ~12 words) from ../shared/data when present, else deterministic generated texts of the
 same lengths; plus the unfiltered, long-tailed reviews for the padding comparison. Each cell times
 ``model.predict(batch)`` (tokenization included) for a time slice of the budget; the variants of a
 cell run back to back so that load from other jobs on the machine hits both alike.
-Writes benchmarks/results/inference.json and inference.md.
+Writes benchmarks/results/inference.json and inference.md. ``--compare-dir`` also times the int8
+model of another folder (a previous model version) against ``--model-dir``'s, turn by turn, and
+reports new/old texts/s; with ``--compare-only`` that is all it does (inference_compare.json).
 """
 
 from __future__ import annotations
@@ -227,6 +230,35 @@ def spin_comparison(
     ]
 
 
+def model_comparison(
+    new_dir: Path, old_dir: Path, texts: dict[str, list[str]], threads: list[int], slice_s: float
+) -> list[dict[str, Any]]:
+    """int8 of two model folders, same texts, taking turns call by call (batch 32)."""
+    rows = []
+    for kind in ("review", "chat"):
+        for t in threads:
+            predicts = {
+                name: OnnxSentimentModel.load(
+                    d, variant="int8", providers="cpu", intra_op_threads=t
+                ).predict
+                for name, d in (("new", new_dir), ("old", old_dir))
+            }
+            times = time_interleaved(predicts, texts[kind], 32, slice_s)
+            rate = {name: 32 * len(ts) / sum(ts) for name, ts in times.items()}
+            rows.append(
+                {
+                    "kind": kind,
+                    "threads": t,
+                    "batch": 32,
+                    "new_texts_per_s": round(rate["new"], 1),
+                    "old_texts_per_s": round(rate["old"], 1),
+                    "new_over_old": round(rate["new"] / rate["old"], 3),
+                }
+            )
+            print(rows[-1], flush=True)
+    return rows
+
+
 # --- report --------------------------------------------------------------------------------------
 
 
@@ -314,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", default=",".join(map(str, BATCHES)))
     parser.add_argument("--threads", default=",".join(map(str, THREADS)))
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--compare-dir", help="another model folder: time its int8 against ours")
+    parser.add_argument("--compare-only", action="store_true", help="only the --compare-dir run")
     args = parser.parse_args(argv)
 
     batches = [int(b) for b in args.batches.split(",")]
@@ -322,6 +356,27 @@ def main(argv: list[str] | None = None) -> int:
     fp32 = find_fp32(args.fp32, model_dir)
     texts, source = load_texts(max(batches) * 8)
     load_before = os.getloadavg()[0]
+    comparison = None
+    if args.compare_dir:
+        share = 1.0 if args.compare_only else 0.2
+        comparison = model_comparison(
+            model_dir, Path(args.compare_dir), texts, threads, args.budget_s * share / 4
+        )
+        if args.compare_only:
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            doc = {
+                "new": str(model_dir),
+                "old": args.compare_dir,
+                "load_before": round(load_before, 2),
+                "load_after": round(os.getloadavg()[0], 2),
+                "texts": source,
+                "results": comparison,
+            }
+            (out / "inference_compare.json").write_text(json.dumps(doc, indent=2) + "\n")
+            print(f"wrote {out / 'inference_compare.json'}")
+            return 0
+        args.budget_s *= 0.8
 
     models: dict[tuple[str, int], OnnxSentimentModel] = {}
     for t in threads:
@@ -423,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
         "padding": padding,
         "spinning": spinning,
         "targets": targets,
+        "int8_new_vs_old": comparison,
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

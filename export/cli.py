@@ -124,6 +124,18 @@ def export() -> None:
     show_default=True,
     help="stop after N evaluations without improvement (0 = never)",
 )
+@click.option(
+    "--emotion-fraction",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="share of GoEmotions training rows used",
+)
+@click.option(
+    "--init-from",
+    default="",
+    help="warm start from a shipped model folder (its fp16 ONNX) or a state dict .pt",
+)
 @click.option("--checkpoint-every", type=int, default=200, show_default=True)
 @click.option("--threads", type=int, default=2, show_default=True)
 @click.option("--resume", is_flag=True, help="continue from work-dir/checkpoint.pt")

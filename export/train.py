@@ -77,6 +77,8 @@ class TrainConfig:
     min_phrase_words: int = 1  # phrases shorter than this are dropped (single words add little)
     sst5_repeat: int = 1  # SST-5 training sentences appear this many times per epoch
     lr_schedule: str = "linear"  # after warmup: "linear" or "cosine" decay to 0
+    emotion_fraction: float = 1.0  # seeded share of GoEmotions training rows used per run
+    init_from: str = ""  # warm start: a shipped model folder (fp16 ONNX) or a state dict .pt
     eval_every: int = 0  # >0: score the select halves every this many steps, keep the best
     patience: int = 0  # >0: stop after this many evaluations without improvement
     freeze_word_embeddings: bool = True  # keeps the 11.7M-row embedding out of AdamW: faster
@@ -132,6 +134,8 @@ def load_splits(paths: DataPaths, cfg: TrainConfig) -> Splits:
     go = load_goemotions(paths.go_train, paths.go_labels)
     sst2_tr, sst2_va = split_rows(sst2, cfg.val_fraction, cfg.seed)
     go_tr, go_va = split_rows(go, cfg.val_fraction, cfg.seed + 2)
+    if cfg.emotion_fraction < 1.0:
+        go_tr = random.Random(cfg.seed + 4).sample(go_tr, round(len(go_tr) * cfg.emotion_fraction))
     if cfg.sst2_rows > 0 or cfg.min_phrase_words > 1:
         sst2_tr = balanced_phrases(sst2_tr, cfg.sst2_rows, cfg.seed + 3, cfg.min_phrase_words)
     elif cfg.sst2_fraction < 1.0:
@@ -336,6 +340,11 @@ def train(
     )
 
     model = MoodModel.from_base(seed=cfg.seed)
+    if cfg.init_from:
+        from export.warm_start import load_warm_start
+
+        load_warm_start(model, Path(cfg.init_from))
+        log.info("warm start from %s", cfg.init_from)
     teacher = MoodModel.from_base(seed=cfg.seed).eval() if cfg.distill_weight > 0 else None
     if teacher is not None:
         teacher.requires_grad_(False)
@@ -394,6 +403,8 @@ def train(
         return cfg.patience > 0 and since >= cfg.patience
 
     t0 = time.perf_counter()
+    if cfg.eval_every > 0 and start == 0:
+        select_eval(0)  # the starting point (a warm start's weights) competes too
     model.train()
     with (out_dir / "steps.tsv").open("a") as steps_log:
         for step in range(start, len(plan)):
@@ -472,6 +483,19 @@ def train(
     result = {
         "thresholds": {n: float(t) for n, t in zip(EMOTIONS, thresholds, strict=True)},
         "metrics": {
+            "validation": {
+                "step": best["step"],
+                **{
+                    k: v
+                    for e in evals
+                    if e["step"] == best["step"]
+                    for k, v in e.items()
+                    if k != "step"
+                },
+                "sst5_dev_select_rows": len(splits.sent_select),
+                "goemotions_dev_select_rows": len(splits.emo_select),
+                "note": "select halves; goemotions F1 here uses thresholds tuned on these rows",
+            },
             "heldout": heldout,
             "selection": {
                 "best_step": best["step"],
@@ -506,6 +530,7 @@ def train(
                 },
             },
             "config": dataclasses.asdict(cfg),
+            "warm_start": warm_start_info(cfg.init_from),
             "seed": cfg.seed,
             "epochs": cfg.epochs,
             "steps": len(plan),
@@ -519,6 +544,22 @@ def train(
     }
     (out_dir / "result.json").write_text(json.dumps(result, indent=2))
     return result
+
+
+def warm_start_info(source: str) -> dict[str, Any] | None:
+    """Which weights a warm-started run began from (the folder's card version and data)."""
+    if not source:
+        return None
+    card = Path(source) / "card.json"
+    if not card.is_file():
+        return {"path": source}
+    prev = json.loads(card.read_text())
+    return {
+        "path": source,
+        "version": prev.get("version"),
+        "its_training_data": prev.get("training", {}).get("data"),
+        "its_config": prev.get("training", {}).get("config"),
+    }
 
 
 def train_distribution_sst2(
