@@ -39,7 +39,14 @@ class EngagementWeights:
     long_click: float = 0.4  # a click (or view) of at least ``long_click_ms``
     long_click_ms: int = 30_000
     skip: float = -0.4
-    review_threshold: float = 0.25  # |review sentiment| below this is neither
+    review_threshold: float = 0.25  # |review strength| below this is neither
+    # Review strength = review_interest + review_gain * sentiment (text blended with stars):
+    # writing a review at all says the user chose that kind of item (taste's review_interest);
+    # a 1-star review still comes out negative (-0.4). On Musical Instruments 0.3 / 0.7 gave
+    # NDCG@10 0.0489 against 0.0429 with the sentiment alone (0 / 1) and 0.0466 with 0.5 / 0.5
+    # (where no review is ever a dislike).
+    review_interest: float = 0.3
+    review_gain: float = 0.7
     rating_share: float = 0.7  # star rating vs text valence (as taste.EvidenceWeights)
     chat_gain: float = 0.6  # a chat about an item is a weaker review of it
     chat_threshold: float = 0.3  # |chat valence| below this ("have you seen @x?") is neither
@@ -106,8 +113,10 @@ def click_engagement(
 def review_engagement(
     item_id: str, valence: float, rating: float | None, ts: int, w: EngagementWeights
 ) -> Engagement | None:
-    """A review's sentiment (text blended with stars) when it is clearly positive or negative."""
-    s = review_sentiment(valence, rating, EvidenceWeights(rating_share=w.rating_share))
+    """A review's strength (interest plus its sentiment, text blended with stars) when it is
+    clearly positive or negative."""
+    sentiment = review_sentiment(valence, rating, EvidenceWeights(rating_share=w.rating_share))
+    s = w.review_interest + w.review_gain * sentiment
     if not math.isfinite(s) or abs(s) < w.review_threshold:
         return None
     return Engagement(item_id, s, ts)

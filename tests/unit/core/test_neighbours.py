@@ -27,7 +27,7 @@ from stream.core.neighbours import (
     review_engagement,
 )
 
-W = EngagementWeights()
+W = EngagementWeights(review_interest=0.0, review_gain=1.0)  # a review: its sentiment alone
 P = NeighbourParams(half_life_s=1.0)  # 1 s half-life: decay is easy to work out by hand
 
 
@@ -254,3 +254,14 @@ def test_chat_interest_counts_a_mention_and_the_valence_moves_it() -> None:
     assert panned is None  # 0.5 - 0.6 = -0.1: below the threshold, neither
     hated = chat_engagement("m", -1.0, 0, EngagementWeights(chat_interest=0.2, chat_gain=0.6))
     assert hated is not None and hated.strength == pytest.approx(-0.4)
+
+
+def test_review_interest_counts_writing_a_review() -> None:
+    w = EngagementWeights(review_interest=0.3, review_gain=0.7)
+    five = review_engagement("i", 1.0, 5, 1, w)
+    assert five is not None and five.strength == pytest.approx(1.0)
+    one = review_engagement("i", -1.0, 1, 1, w)
+    assert one is not None and one.strength == pytest.approx(-0.4)  # a pan stays a dislike
+    flat = review_engagement("i", 0.0, 3, 1, w)
+    assert flat is not None and flat.strength == pytest.approx(0.3)  # lukewarm: still chosen
+    assert review_engagement("i", 0.0, 3, 1, EngagementWeights(review_interest=0.0)) is None

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from stream.core.neighbours import Neighbours, PairEvidence
+from stream.core.neighbours import EngagementWeights, Neighbours, PairEvidence
 from stream.core.rank import RankParams
 from stream.core.state import (
     ItemParams,
@@ -21,7 +21,8 @@ from stream.core.state import (
 from tests.unit.core.test_state import INDEX, T0, review
 
 DAY = 86_400_000
-P = UserParams()
+# engagement = the review's sentiment alone, so the strengths below are the valences
+P = UserParams(engagement=EngagementWeights(review_interest=0.0, review_gain=1.0))
 
 
 def test_user_fold_emits_pairs_and_item_fold_keeps_neighbours_hand_computed() -> None:
