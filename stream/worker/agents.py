@@ -45,7 +45,11 @@ def register(
                 pipeline.metrics.item_duplicates.inc(dropped)
 
     item_agent = app.agent(pipeline.outputs.item_events, name="item-events")(item_updates)
-    app.task(feed.run)
+
+    async def board_feed() -> None:  # a plain function: Faust hands tasks with arguments the app
+        await feed.run()
+
+    app.task(board_feed)
 
     app.timer(max(settings.recommend_interval_ms, 50) / 1000.0)(pipeline.flush_coalesced)
     _watch_lag(app, pipeline, {settings.topic(k) for k in INPUT_KINDS})

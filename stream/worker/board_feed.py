@@ -62,12 +62,10 @@ class BoardFeed:
         )
         await consumer.start()
         try:
-            parts = None
-            while not parts:
-                await consumer.topics()  # refreshes the metadata
-                parts = consumer.partitions_for_topic(self.topic)
-                if not parts:
-                    await asyncio.sleep(RETRY_S)
+            while self.topic not in await consumer.topics():  # Faust creates it at start
+                await asyncio.sleep(RETRY_S)
+            # The table's changelog has the app's partition count (co-partitioned with inputs).
+            parts = range(self.settings.partitions)
             tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
             consumer.assign(tps)
             for tp in tps:
@@ -92,14 +90,17 @@ class BoardFeed:
         """One changelog record onto the board (a tombstone clears the item)."""
         if key is None:
             return
-        item_id = str(json.loads(key))
-        if value is None:
+        try:
+            item_id = str(json.loads(key))
+            raw = None if value is None else json.loads(value)
+            state = ItemState() if raw is None else ItemState.from_dict(raw)
+        except (ValueError, KeyError, TypeError) as exc:  # not ours: skip it, keep reading
+            log.warning("unreadable items changelog record %r: %r", key, exc)
+            return
+        if raw is None:
             self.latest.pop(item_id, None)
-            state = ItemState()
         else:
-            raw = json.loads(value)
             self.latest[item_id] = raw
-            state = ItemState.from_dict(raw)
             at = raw.get("at")
             if at is not None and self.caught_up:
                 self.metrics.board_freshness.observe(max(now_ms - int(at), 0) / 1000.0)

@@ -217,32 +217,49 @@ class Pipeline:
             crash.add_done_callback(self._crashing.discard)
 
     async def fold_pieces(self, stream: faust.StreamT, pieces: asyncio.Queue[Piece]) -> None:
-        clock = time.perf_counter
         loop = asyncio.get_running_loop()
         every_s = self.settings.item_flush_ms / 1000
         due: float | None = None  # when the held deltas must go out
-        while True:
-            try:
+        # One get() outlives the timeouts: asyncio.wait_for could drop a piece that arrives
+        # just as it times out (Python 3.11), and a piece never acknowledged stalls a rebalance.
+        getter: asyncio.Future[Piece] | None = None
+        try:
+            while True:
+                if getter is None:
+                    getter = asyncio.ensure_future(pieces.get())
                 wait = None if due is None else max(due - loop.time(), 0.0)
-                piece = await asyncio.wait_for(pieces.get(), wait)
-            except TimeoutError:
-                await self.flush_items(stream)
-                due = None
-                continue
-            began = clock()
-            scores = await piece.scores
-            scored = clock()
-            if piece.chunk:
-                await self.fold_and_send(piece.chunk, scores)
-            self.metrics.score_wait.inc(scored - began)
-            self.metrics.fold_time.inc(clock() - scored)
-            self.pending_acks.extend(piece.acks)
-            self.pending_acks.extend(d.source for d in piece.chunk)
-            if due is None:
-                due = loop.time() + every_s
-            if loop.time() >= due:
-                await self.flush_items(stream)
-                due = None
+                await asyncio.wait({getter}, timeout=wait)
+                if not getter.done():
+                    await self.flush_items(stream)
+                    due = None
+                    continue
+                piece, getter = getter.result(), None
+                due = await self.fold_piece(stream, piece, due, every_s)
+        finally:
+            if getter is not None:
+                getter.cancel()
+
+    async def fold_piece(
+        self, stream: faust.StreamT, piece: Piece, due: float | None, every_s: float
+    ) -> float | None:
+        """Fold one piece; flush when the deltas are due; when the next flush is due."""
+        clock = time.perf_counter
+        loop = asyncio.get_running_loop()
+        began = clock()
+        scores = await piece.scores
+        scored = clock()
+        if piece.chunk:
+            await self.fold_and_send(piece.chunk, scores)
+        self.metrics.score_wait.inc(scored - began)
+        self.metrics.fold_time.inc(clock() - scored)
+        self.pending_acks.extend(piece.acks)
+        self.pending_acks.extend(d.source for d in piece.chunk)
+        if due is None:
+            due = loop.time() + every_s
+        if loop.time() >= due:
+            await self.flush_items(stream)
+            due = None
+        return due
 
     async def flush_items(self, stream: Any) -> None:
         """Send the held item deltas (one value per item) and wait until the broker has them;
