@@ -294,6 +294,8 @@ class Pipeline:
                 self.pending_items[item_id] = {**item_event, "since": folded_at}
             else:
                 held["events"].extend(item_event["events"])
+                if item_event.get("pairs"):
+                    held.setdefault("pairs", []).extend(item_event["pairs"])
         for d, problem in outcome.rejected:
             await self.send_dead(problem, d.source)
         self.metrics.duplicates.inc(outcome.duplicates)
