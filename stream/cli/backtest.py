@@ -129,8 +129,8 @@ def command_line(params: dict[str, Any], settings_given: dict[str, Any]) -> str:
 @click.option(
     "--variants",
     default=None,
-    help="comma list (default: all): popularity, taste_only, seed_formula, "
-    "sentiment_aware, rating_oracle, sentiment_stars",
+    help="comma list (default: all): popularity, taste_only, item_cf, seed_formula, "
+    "sentiment_aware, sentiment_aware_no_sentiment, rating_oracle, sentiment_stars",
 )
 @click.option(
     "--rebuild",
