@@ -6,13 +6,13 @@ The held-out ``dev`` files are only ever scored at the end; validation rows are 
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from stream.adapters.model_card import sha256_file
 from stream.errors import DatasetError
 from stream.ports import EMOTIONS, SENTIMENTS
 
@@ -157,14 +157,6 @@ def split_rows(rows: Sequence[T], fraction: float, seed: int) -> tuple[list[T], 
     train = [r for i, r in enumerate(rows) if i not in val_idx]
     val = [r for i, r in enumerate(rows) if i in val_idx]
     return train, val
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def fingerprint(path: Path, rows: int) -> dict[str, object]:
