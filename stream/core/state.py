@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from stream.core.affect import AffectObs, ItemAffect, fold_affect
 from stream.core.board import ItemBoard, item_digest
 from stream.core.emotion import (
     EmotionObs,
@@ -27,24 +26,30 @@ from stream.core.emotion import (
     fold_emotion,
 )
 from stream.core.hybrid import add_items, membership, neighbour_feature
+from stream.core.item_state import ItemParams as ItemParams
+from stream.core.item_state import ItemState as ItemState
+from stream.core.item_state import ItemUpdate as ItemUpdate
+from stream.core.item_state import fold_item as fold_item
+from stream.core.item_state import fold_item_pairs as fold_item_pairs
 from stream.core.neighbours import (
     Engagement,
     EngagementWeights,
     NeighbourLookup,
     NeighbourParams,
-    Neighbours,
     PairEvidence,
     RecentEngagements,
     chat_engagement,
     click_engagement,
-    fold_neighbours_many,
     fold_recent,
     review_engagement,
 )
-from stream.core.popularity import PopObs, Popularity, PopularityWeights, fold_popularity
+from stream.core.observations import ChatObs as ChatObs
+from stream.core.observations import ClickObs as ClickObs
+from stream.core.observations import ReviewObs as ReviewObs
+from stream.core.observations import UserEvent as UserEvent
+from stream.core.observations import Vector as Vector
 from stream.core.rank import AffectLookup, Candidates, RankedItem, RankParams, rank
 from stream.core.taste import (
-    ACTIONS,
     EvidenceWeights,
     TasteObs,
     TasteState,
@@ -54,58 +59,6 @@ from stream.core.taste import (
     review_sentiment,
 )
 from stream.ports import EKMAN, ItemIndex
-
-Vector = npt.NDArray[np.float32]
-
-# ----------------------------------------------------------------------------- events
-
-
-@dataclass(frozen=True, eq=False)
-class ReviewObs:
-    """A scored review. ``item_vector`` is the item's index embedding (None: unknown item)."""
-
-    user_id: str
-    item_id: str
-    valence: float  # model valence, -1 .. 1 (Scores.valence)
-    ekman: tuple[float, ...]  # 7-way distribution, EKMAN order (emotion.ekman_from_emotions)
-    arousal: float  # 0 .. 1 (emotion.arousal_from_ekman)
-    rating: float | None  # 1-5 stars when the platform sent them
-    ts: int  # epoch ms
-    item_vector: Vector | None = None
-    confidence: float = 1.0
-
-
-@dataclass(frozen=True, eq=False)
-class ChatObs:
-    """A scored chat message, optionally about an item (then a weak review of it)."""
-
-    user_id: str
-    valence: float
-    ekman: tuple[float, ...]
-    arousal: float
-    ts: int
-    item_id: str | None = None
-    item_vector: Vector | None = None
-    confidence: float = 1.0
-
-
-@dataclass(frozen=True, eq=False)
-class ClickObs:
-    """A click-stream action: view, click, add_to_cart, purchase or skip."""
-
-    user_id: str
-    item_id: str
-    action: str
-    dwell_ms: int
-    ts: int
-    item_vector: Vector | None = None
-
-    def __post_init__(self) -> None:
-        if self.action not in ACTIONS:
-            raise ValueError(f"unknown action {self.action!r}; expected one of {ACTIONS}")
-
-
-UserEvent = ReviewObs | ChatObs | ClickObs
 
 # ----------------------------------------------------------------------------- seen items
 
@@ -293,103 +246,6 @@ def engagement_of(event: UserEvent, w: EngagementWeights) -> Engagement | None:
     if isinstance(event, ChatObs):
         return chat_engagement(event.item_id, event.valence, event.ts, w)
     return click_engagement(event.item_id, event.action, event.dwell_ms, event.ts, w)
-
-
-# ----------------------------------------------------------------------------- item state
-
-
-@dataclass(frozen=True)
-class ItemParams:
-    affect_half_life_s: float = 90 * 86400.0
-    popularity_half_life_s: float = 7 * 86400.0
-    popularity: PopularityWeights = field(default_factory=PopularityWeights)
-    rating_share: float = 0.0  # share of star ratings in item affect (0: the text's sentiment)
-    # A chat about an item as a review of it at this weight, for affect and popularity
-    # (``PopularityWeights.chat``); 0: chats leave items unchanged.
-    chat_affect: float = 0.5
-    neighbours: NeighbourParams = field(default_factory=NeighbourParams)
-
-    @classmethod
-    def from_settings(cls, settings: Any, **overrides: Any) -> ItemParams:
-        values: dict[str, Any] = {
-            "affect_half_life_s": float(settings.affect_half_life_s),
-            "popularity_half_life_s": float(settings.popularity_half_life_s),
-        }
-        values.update(overrides)
-        return cls(**values)
-
-
-@dataclass(frozen=True)
-class ItemState:
-    affect: ItemAffect = field(default_factory=ItemAffect)
-    popularity: Popularity = field(default_factory=Popularity)
-    neighbours: Neighbours = field(default_factory=Neighbours)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "affect": self.affect.to_dict(),
-            "pop": self.popularity.to_dict(),
-            "nb": self.neighbours.to_dict(),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ItemState:
-        return cls(
-            ItemAffect.from_dict(data["affect"]),
-            Popularity.from_dict(data["pop"]),
-            Neighbours.from_dict(data.get("nb") or {}),
-        )
-
-
-@dataclass(frozen=True)
-class ItemUpdate:
-    affect: float  # unshrunk mean sentiment of the item's reviews
-    popularity: float  # decayed interaction score at the item's updated_at
-
-
-def fold_item(
-    state: ItemState, event: UserEvent, params: ItemParams
-) -> tuple[ItemState, ItemUpdate]:
-    """Fold an event about an item (key: ``event.item_id``); a chat about an item counts as a
-    weaker review of it (``chat_affect``), a chat about nothing leaves items unchanged."""
-    affect, pop = state.affect, state.popularity
-    if isinstance(event, ReviewObs):
-        valence = event.valence
-        if event.rating is not None and params.rating_share > 0:
-            share = EvidenceWeights(rating_share=params.rating_share)
-            valence = review_sentiment(event.valence, event.rating, share)
-        affect, _ = fold_affect(
-            affect, AffectObs(valence, event.ts, event.confidence), params.affect_half_life_s
-        )
-        pop, _ = fold_popularity(
-            pop, PopObs(event.ts, params.popularity.of("review")), params.popularity_half_life_s
-        )
-    elif isinstance(event, ClickObs):
-        pop, _ = fold_popularity(
-            pop, PopObs(event.ts, params.popularity.of(event.action)), params.popularity_half_life_s
-        )
-    elif isinstance(event, ChatObs) and event.item_id is not None and params.chat_affect:
-        affect, _ = fold_affect(
-            affect,
-            AffectObs(event.valence, event.ts, event.confidence * params.chat_affect),
-            params.affect_half_life_s,
-        )
-        pop, _ = fold_popularity(
-            pop, PopObs(event.ts, params.popularity.of("chat")), params.popularity_half_life_s
-        )
-    new = ItemState(affect, pop, state.neighbours)
-    return new, ItemUpdate(affect.mean(), pop.score)
-
-
-def fold_item_pairs(
-    state: ItemState, pairs: Sequence[PairEvidence], params: ItemParams
-) -> tuple[ItemState, float]:
-    """Fold pair evidence whose ``source`` is this item into its neighbour list (one prune for
-    the batch); emits the last target's new score."""
-    if not pairs:
-        return state, 0.0
-    nb, score = fold_neighbours_many(state.neighbours, pairs, params.neighbours)
-    return ItemState(state.affect, state.popularity, nb), score
 
 
 # ----------------------------------------------------------------------------- recommend

@@ -15,7 +15,12 @@ class Metrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
-        r = self.registry
+        self._event_metrics(self.registry)
+        self._pipeline_metrics(self.registry)
+        self._item_stage_metrics(self.registry)
+
+    def _event_metrics(self, r: CollectorRegistry) -> None:
+        """What happened to the input events: folded, dead-lettered, dropped, recommended."""
         self.events = Counter(
             "moodstream_events_total", "valid events folded", ["kind"], registry=r
         )
@@ -37,6 +42,9 @@ class Metrics:
         self.recommendations = Counter(
             "moodstream_recommendations_total", "recommendations emitted", registry=r
         )
+
+    def _pipeline_metrics(self, r: CollectorRegistry) -> None:
+        """Latency, batching, the model and index served, and where the pipeline waits."""
         self.latency = Histogram(
             "moodstream_event_to_recommendation_seconds",
             "event time to emit",
@@ -64,14 +72,15 @@ class Metrics:
             "time spent folding, ranking and sending scored pieces",
             registry=r,
         )
-
         self.lag = Gauge(
             "moodstream_consumer_lag",
             "records of an input partition on the broker that this worker has not taken yet",
             ["topic", "partition"],
             registry=r,
         )
-        # The item stage (README "Scale-out"): deltas out, deltas applied once, the board feed.
+
+    def _item_stage_metrics(self, r: CollectorRegistry) -> None:
+        """The item stage (README "Scale-out"): deltas out, deltas applied once, the board feed."""
         self.item_deltas = Counter(
             "moodstream_item_deltas_sent", "item deltas sent to the item-keyed topic", registry=r
         )

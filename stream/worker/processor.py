@@ -16,12 +16,9 @@ from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from stream.contract.records import Chat, Click, Erasure, Review
 from stream.core import dedup
 from stream.core.board import ItemBoard
-from stream.core.emotion import arousal_from_emotions, ekman_from_emotions
 from stream.core.neighbours import PairEvidence
 from stream.core.rank import RankParams
 from stream.core.state import (
@@ -33,15 +30,15 @@ from stream.core.state import (
     UserEvent,
     UserParams,
     UserState,
-    UserUpdate,
     fold_item,
     fold_item_pairs,
     fold_user,
     recommend_many,
 )
 from stream.errors import DeadLetter
-from stream.ports import EKMAN, EMOTIONS, ItemIndex, Scores, SentimentModel
+from stream.ports import EKMAN, ItemIndex, Scores, SentimentModel
 from stream.settings import Settings
+from stream.worker.item_events import add_pairs, affect_of, item_event, item_obs
 
 Table = MutableMapping[Any, Any]
 POPULAR_REFRESH_MS = 1000
@@ -243,7 +240,7 @@ class Processor:
             ):
                 item_id = str(event.item_id)
                 value = items.setdefault(item_id, {"item_id": item_id, "events": []})
-                value["events"].append(_item_event(d.kind, d, event))
+                value["events"].append(item_event(d.kind, d, event))
             add_pairs(items, update, d)
             out.counts[d.kind] = out.counts.get(d.kind, 0) + 1
             out.triggers[rec.user_id] = (rec.event_id, rec.ts)
@@ -339,7 +336,7 @@ class Processor:
                     dropped += 1
                     continue
                 hw[src] = off
-            state, _ = fold_item(state, _item_obs(item_id, obs), self.item_params)
+            state, _ = fold_item(state, item_obs(item_id, obs), self.item_params)
         applied = dict(hw)  # pairs are checked against the marks before this value
         pairs = []
         for t, w, ts, *where in value.get("pairs", ()):
@@ -443,69 +440,3 @@ class Processor:
                 }
             )
         return out
-
-
-def affect_of(scores: Scores, row: int, text: str) -> tuple[float, tuple[float, ...], float, float]:
-    """Valence, Ekman mix, arousal and a confidence for one scored text."""
-    if not text.strip():
-        return 0.0, ekman_from_emotions([0.0] * len(EMOTIONS)), 0.0, 0.0
-    sentiment = scores.sentiment[row]
-    valence = float(sentiment[2] - sentiment[0])
-    probs = np.asarray(scores.emotions[row], dtype=np.float64).tolist()
-    confidence = float(np.max(sentiment))
-    return valence, ekman_from_emotions(probs), arousal_from_emotions(probs), confidence
-
-
-def add_pairs(items: dict[str, dict[str, Any]], update: UserUpdate, d: Decoded) -> None:
-    """Add a fold's pair evidence to the item event of each ``source`` item, as
-    ``"pairs": [[target, weight, ts(, source, offset)], ...]`` (no user id, as for the events;
-    the source event's partition and offset let the item side apply each pair once)."""
-    message = getattr(d.source, "message", None)
-    where = [] if message is None else [f"{d.kind}:{message.partition}", int(message.offset)]
-    for p in update.pairs:
-        value = items.setdefault(p.source, {"item_id": p.source, "events": []})
-        value.setdefault("pairs", []).append([p.target, p.weight, p.ts, *where])
-
-
-def _item_event(kind: str, d: Decoded, event: ReviewObs | ClickObs | ChatObs) -> dict[str, Any]:
-    # No user id: item state needs none, and an erased user's id must not live on in it.
-    rec: Any = d.record
-    value: dict[str, Any] = {"kind": kind, "ts": rec.ts}
-    message = getattr(d.source, "message", None)
-    if message is not None:  # where it came from: the item side applies each delta once
-        value["src"] = f"{kind}:{message.partition}"
-        value["off"] = int(message.offset)
-    if isinstance(event, ReviewObs):
-        value.update(valence=event.valence, rating=event.rating, confidence=event.confidence)
-    elif isinstance(event, ChatObs):
-        value.update(valence=event.valence, confidence=event.confidence)
-    else:
-        value["action"] = event.action
-    return value
-
-
-def _item_obs(item_id: str, value: dict[str, Any]) -> UserEvent:
-    if value["kind"] == "reviews":
-        return ReviewObs(
-            value.get("user_id", ""),
-            item_id,
-            value["valence"],
-            tuple([0.0] * len(EKMAN)),
-            0.0,
-            value.get("rating"),
-            value["ts"],
-            None,
-            value.get("confidence", 1.0),
-        )
-    if value["kind"] == "chats":
-        return ChatObs(
-            value.get("user_id", ""),
-            value["valence"],
-            tuple([0.0] * len(EKMAN)),
-            0.0,
-            value["ts"],
-            item_id,
-            None,
-            value.get("confidence", 1.0),
-        )
-    return ClickObs(value.get("user_id", ""), item_id, value["action"], 0, value["ts"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from stream.core.taste import EvidenceWeights
@@ -93,13 +94,20 @@ NO_SENTIMENT = EvidenceWeights(review_gain=0.0)
 NO_MOOD: dict[str, float] = {"comfort_gain": 0.0, "explore_gain": 0.0, "affect_weight": 0.0}
 
 
-def parse_variants(text: str | None) -> tuple[str, ...]:
+def parse_variants(
+    text: str | None,
+    known: Iterable[str] = VARIANTS,
+    default: tuple[str, ...] = DEFAULT_VARIANTS,
+) -> tuple[str, ...]:
+    """Comma-separated variant names (deduplicated, in order) among ``known``; ``default`` when
+    ``text`` is empty."""
     if not text:
-        return DEFAULT_VARIANTS
+        return default
+    known = list(known)
     names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
-    unknown = [n for n in names if n not in VARIANTS]
+    unknown = [n for n in names if n not in known]
     if unknown or not names:
         raise ConfigError(
-            f"unknown variant(s) {', '.join(unknown) or '(none)'}; known: {', '.join(VARIANTS)}"
+            f"unknown variant(s) {', '.join(unknown) or '(none)'}; known: {', '.join(known)}"
         )
     return names
