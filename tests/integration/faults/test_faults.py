@@ -212,7 +212,9 @@ def test_a_stopped_worker_restarts_serving_with_nothing_lost(
     rig.send(load, load.events(2, 3))
     name = "sigkill" if sig == signal.SIGKILL else "sigterm"
     _check(rig, load, f"{name} {store}", f"(restart to serving {serving_s:.1f}s)")
-    assert serving_s < 15.0  # static membership: no wait for the session timeout (60 s)
+    # Static membership: no wait for the 60 s session timeout. 3-7 s here on a quiet machine;
+    # the bound leaves room for a loaded CI machine.
+    assert serving_s < 25.0
 
 
 @pytest.mark.parametrize("store", STORES, ids=["memory", "rocksdb"])
