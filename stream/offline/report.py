@@ -29,6 +29,7 @@ from stream.offline.backtest import (
     Interval,
     ndcg_by_period,
 )
+from stream.offline.backtest.metrics import format_interval as _ci
 
 METRICS_FILE = "metrics.json"
 TUNING_FILE = "tuning.json"
@@ -165,12 +166,6 @@ def _label(key: str, result: BacktestResult) -> str:
 
 def _day(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d")
-
-
-def _ci(ci: Interval | None) -> str:
-    if ci is None:
-        return "—"
-    return f"{ci.diff:+.4f} [{ci.low:+.4f}, {ci.high:+.4f}]"
 
 
 def _verdict(ci: Interval | None) -> str:

@@ -37,6 +37,7 @@ from __future__ import annotations
 from stream.offline.backtest.metrics import (
     Interval,
     bootstrap_indices,
+    format_interval,
     paired_bootstrap,
     point_metrics,
 )
@@ -128,6 +129,7 @@ __all__ = [
     "VariantResult",
     "bootstrap_indices",
     "build_timeline",
+    "format_interval",
     "iso_day",
     "model_agreement",
     "model_key",

@@ -53,3 +53,10 @@ def paired_bootstrap(
     tail = (1.0 - level) / 2.0
     low, high = np.quantile(means, [tail, 1.0 - tail])
     return Interval(float(d.mean()), float(low), float(high))
+
+
+def format_interval(ci: Interval | None) -> str:
+    """``+0.0023 [-0.0040, +0.0081]`` as the reports print a difference and its interval."""
+    if ci is None:
+        return "—"
+    return f"{ci.diff:+.4f} [{ci.low:+.4f}, {ci.high:+.4f}]"

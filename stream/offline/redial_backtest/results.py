@@ -14,6 +14,7 @@ import numpy.typing as npt
 from stream.offline.backtest import (
     Interval,
 )
+from stream.offline.backtest.metrics import format_interval as _ci
 from stream.offline.redial_backtest.tuning import Tuning
 from stream.offline.redial_backtest.variants import BASELINES, TUNE_KEY, TUNED_ON
 
@@ -65,12 +66,6 @@ class RedialResult:
             "tuning": tuning,
             "timings": {k: round(v, 1) for k, v in self.timings.items()},
         }
-
-
-def _ci(ci: Interval | None) -> str:
-    if ci is None:
-        return "—"
-    return f"{ci.diff:+.4f} [{ci.low:+.4f}, {ci.high:+.4f}]"
 
 
 def _verdict(ci: Interval | None) -> str:
