@@ -53,6 +53,27 @@ class SimEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class Step:
+    """One event in the making (who, when, in what mood): what every kind's step reads."""
+
+    rng: Random
+    u: int
+    state: UserState
+    ts: int
+    event_id: str
+    mood: str
+    spell: str | None
+
+    def value(self, user_id: str, **fields: Any) -> dict[str, Any]:
+        """A topic value: event_id and user_id first, ts last, as the schemas list them."""
+        return {"event_id": self.event_id, "user_id": user_id, **fields, "ts": self.ts}
+
+    def latent(self, *causes: Any) -> Latent:
+        """The hidden causes: this step's mood and the user's valence, then the kind's own."""
+        return Latent(self.mood, self.state.valence, self.spell, *causes)
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """A value as it goes on the wire; ``bad`` names the dead-letter kind it must cause."""
 
@@ -150,25 +171,18 @@ class EventModel:
     def _fit(self, u: int, item: int) -> float:
         return self.users[u].taste[self._item_cat[item]] / self._taste_max[u]
 
-    def _appeal(self, u: int, item: int, valence: float) -> float:
-        user = self.users[u]
-        q_eff = (
-            user.quality_sensitivity * self.catalog[item].quality
-            + (1 - user.quality_sensitivity) * 0.65
-        )
-        return self._fit(u, item) ** 0.7 * (0.4 + 0.6 * q_eff) * (1 + 0.2 * valence)
+    def _quality(self, u: int, item: int) -> float:
+        """The item's quality as this user feels it (a quality-blind user sees 0.65 everywhere)."""
+        sensitivity = self.users[u].quality_sensitivity
+        return sensitivity * self.catalog[item].quality + (1 - sensitivity) * 0.65
 
-    def _click(
-        self,
-        rng: Random,
-        u: int,
-        state: UserState,
-        ts: int,
-        event_id: str,
-        mood: str,
-        spell: str | None,
-    ) -> tuple[dict[str, Any], Latent]:
-        user = self.users[u]
+    def _appeal(self, u: int, item: int, valence: float) -> float:
+        return (
+            self._fit(u, item) ** 0.7 * (0.4 + 0.6 * self._quality(u, item)) * (1 + 0.2 * valence)
+        )
+
+    def _click(self, step: Step) -> tuple[dict[str, Any], Latent]:
+        rng, u, state = step.rng, step.u, step.state
         action = ""
         item = -1
         if state.focus is not None and rng.random() < _CONTINUE:
@@ -191,68 +205,37 @@ class EventModel:
                 action = "view"
                 state.focus = (item, 0)
         fit = self._fit(u, item)
-        value: dict[str, Any] = {
-            "event_id": event_id,
-            "user_id": user.user_id,
-            "item_id": self.catalog[item].item_id,
-            "action": action,
-            "ts": ts,
-        }
+        value = step.value(self.users[u].user_id, item_id=self.catalog[item].item_id, action=action)
         dwell = _dwell(rng, action, fit)
         if dwell is not None:
             value["dwell_ms"] = dwell
-        latent = Latent(mood, state.valence, spell, CATEGORIES[self._item_cat[item]], fit)
-        return value, latent
+        return value, step.latent(CATEGORIES[self._item_cat[item]], fit)
 
-    def _review(
-        self,
-        rng: Random,
-        u: int,
-        state: UserState,
-        ts: int,
-        event_id: str,
-        mood: str,
-        spell: str | None,
-    ) -> tuple[dict[str, Any], Latent]:
-        user = self.users[u]
+    def _review(self, step: Step) -> tuple[dict[str, Any], Latent]:
+        rng, u, state = step.rng, step.u, step.state
         if state.pending:
             item = state.pending.popleft()
         else:  # bought before the stream started (or elsewhere)
             item = self._pick_item(rng, u, explore=rng.random() < _EXPLORE_REVIEW)
         it = self.catalog[item]
         fit = self._fit(u, item)
-        q_eff = user.quality_sensitivity * it.quality + (1 - user.quality_sensitivity) * 0.65
-        satisfaction = fit**0.5 * q_eff
+        satisfaction = fit**0.5 * self._quality(u, item)
         observed = clip(satisfaction + rng.gauss(0, 0.07) + 0.05 * state.valence, 0.0, 1.0)
         band = bisect_right(_RATING_CUTS, observed)
         state.reviewed.append(it.item_id)
-        value: dict[str, Any] = {
-            "event_id": event_id,
-            "user_id": user.user_id,
-            "item_id": it.item_id,
-            "text": review_text(rng, band, it),
-            "ts": ts,
-        }
+        value = step.value(
+            self.users[u].user_id, item_id=it.item_id, text=review_text(rng, band, it)
+        )
         if rng.random() < 0.9:
             value["rating"] = band + 1
-        latent = Latent(mood, state.valence, spell, it.category, fit, satisfaction)
-        return value, latent
+        return value, step.latent(it.category, fit, satisfaction)
 
-    def _chat(
-        self,
-        rng: Random,
-        u: int,
-        state: UserState,
-        ts: int,
-        event_id: str,
-        mood: str,
-        spell: str | None,
-    ) -> tuple[dict[str, Any], Latent]:
+    def _chat(self, step: Step) -> tuple[dict[str, Any], Latent]:
+        rng, u, state, ts = step.rng, step.u, step.state, step.ts
         user = self.users[u]
-        cfg = self.config
         if state.session is None or ts - state.last_chat_ts > _SESSION_GAP_MS or rng.random() < 0.1:
             state.n_sessions += 1
-            state.session = f"{cfg.prefix}{user.user_id}-s{state.n_sessions}"
+            state.session = f"{self.config.prefix}{user.user_id}-s{state.n_sessions}"
         state.last_chat_ts = ts
         context = (
             state.focus[0]
@@ -267,17 +250,13 @@ class EventModel:
         else:
             category = CATEGORIES[pick(rng, self._taste_cum[u])]
             noun = rng.choice(CATEGORY_BANKS[category].nouns)
-        wording = mood if rng.random() >= _WORDING_NOISE else rng.choice(MOODS)
-        value: dict[str, Any] = {
-            "event_id": event_id,
-            "user_id": user.user_id,
-            "text": chat_text(rng, wording, noun),
-            "session_id": state.session,
-            "ts": ts,
-        }
+        wording = step.mood if rng.random() >= _WORDING_NOISE else rng.choice(MOODS)
+        value = step.value(
+            user.user_id, text=chat_text(rng, wording, noun), session_id=state.session
+        )
         if item is not None:
             value["item_id"] = self.catalog[item].item_id
-        return value, Latent(mood, state.valence, spell, category)
+        return value, step.latent(category)
 
 
 def _dwell(rng: Random, action: str, fit: float) -> int | None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from stream.sim.bad_values import corrupt
 from stream.sim.common import CATEGORIES, KINDS, MAX_TS, encode_value, pick, rng_for
-from stream.sim.events import EventModel, Message, SimEvent
+from stream.sim.events import EventModel, Message, SimEvent, Step
 from stream.sim.phrases import MOODS
 from stream.sim.users import UserState
 
@@ -85,13 +85,14 @@ class Simulation(EventModel):
             state = self._states[u]
             mood, spell = self._step_mood(rng, u, state, ts)
             event_id = f"{cfg.prefix}{_ID_LETTER[kind]}-{seq + 1:08d}"
+            step = Step(rng, u, state, ts, event_id, mood, spell)
             if kind == "clicks":
-                value, latent = self._click(rng, u, state, ts, event_id, mood, spell)
+                value, latent = self._click(step)
                 if value["action"] == "purchase" and u not in pending_pos:
                     pending_pos[u] = len(pending_users)
                     pending_users.append(u)
             elif kind == "reviews":
-                value, latent = self._review(rng, u, state, ts, event_id, mood, spell)
+                value, latent = self._review(step)
                 if not state.pending and u in pending_pos:  # swap-remove
                     pos = pending_pos.pop(u)
                     last = pending_users.pop()
@@ -99,7 +100,7 @@ class Simulation(EventModel):
                         pending_users[pos] = last
                         pending_pos[last] = pos
             else:
-                value, latent = self._chat(rng, u, state, ts, event_id, mood, spell)
+                value, latent = self._chat(step)
             seq += 1
             self._counts[kind] += 1
             self._last_ts = ts
