@@ -20,7 +20,15 @@ from typing import Any
 
 import click
 
-from stream.cli.options import pop_settings, settings_options
+from stream.cli.options import (
+    count_option,
+    path_option,
+    pop_settings,
+    progress_option,
+    seed_option,
+    settings_options,
+    share_option,
+)
 
 
 class RichSteps:
@@ -93,39 +101,35 @@ def command_line(params: dict[str, Any], settings_given: dict[str, Any]) -> str:
 
 
 @click.command("backtest")
-@click.option(
+@path_option(
     "--dataset",
-    default=None,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Amazon reviews: .json/.json.gz lines (2014/2018), .csv or a .zip holding one; "
+    "Amazon reviews: .json/.json.gz lines (2014/2018), .csv or a .zip holding one; "
     "with --train: the ReDial dialogues to score (JSON lines)",
+    dir_okay=False,
 )
-@click.option(
+@path_option(
     "--train",
-    default=None,
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="ReDial dialogues (JSON lines) replayed before --dataset and never scored",
+    "ReDial dialogues (JSON lines) replayed before --dataset and never scored",
+    dir_okay=False,
+    exists=True,
 )
-@click.option(
+@path_option(
     "--redial",
-    default=None,
-    type=click.Path(path_type=Path, file_okay=False, exists=True),
-    help="a ReDial folder: split by conversationId, the last --dev-share scored",
+    "a ReDial folder: split by conversationId, the last --dev-share scored",
+    file_okay=False,
+    exists=True,
 )
-@click.option(
+@share_option(
     "--dev-share",
-    type=click.FloatRange(0.01, 0.9),
-    default=0.1,
-    show_default=True,
-    help="with --redial: share of the dialogues (the last by conversationId) scored",
+    0.01,
+    0.9,
+    0.1,
+    "with --redial: share of the dialogues (the last by conversationId) scored",
 )
-@click.option(
-    "--out",
-    required=True,
-    type=click.Path(path_type=Path, file_okay=False),
-    help="folder for metrics.json, report.md and the plots",
+@path_option(
+    "--out", "folder for metrics.json, report.md and the plots", file_okay=False, required=True
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="bootstrap seed")
+@seed_option("bootstrap seed")
 @click.option(
     "--variants",
     default=None,
@@ -144,47 +148,24 @@ def command_line(params: dict[str, Any], settings_given: dict[str, Any]) -> str:
     show_default=True,
     help="no test points before: N% of the events, Nd after the first, or a date",
 )
-@click.option(
-    "--limit",
-    type=click.IntRange(min=1),
-    default=None,
-    help="only the earliest N reviews (quick runs)",
-)
+@count_option("--limit", None, "only the earliest N reviews (quick runs)")
 @click.option(
     "--tune/--no-tune",
     default=True,
     show_default=True,
     help="tune the weights on the first part of the test points, report the rest",
 )
-@click.option(
-    "--tune-share",
-    type=click.FloatRange(0.05, 0.95),
-    default=0.6,
-    show_default=True,
-    help="share of the test points (by time) used for tuning",
-)
-@click.option(
-    "--resamples",
-    type=click.IntRange(min=10),
-    default=1000,
-    show_default=True,
-    help="bootstrap resamples",
-)
-@click.option(
-    "--depth",
-    type=click.IntRange(min=1),
-    default=100,
-    show_default=True,
-    help="ranked list length MRR is computed over (HR/NDCG use --top-k)",
-)
-@click.option(
+@share_option("--tune-share", 0.05, 0.95, 0.6, "share of the test points (by time) used for tuning")
+@count_option("--resamples", 1000, "bootstrap resamples", least=10)
+@count_option("--depth", 100, "ranked list length MRR is computed over (HR/NDCG use --top-k)")
+@path_option(
     "--cache-dir",
-    type=click.Path(path_type=Path, file_okay=False),
+    "where model scores of the review texts are cached",
+    file_okay=False,
     default=Path("build/backtest-cache"),
     show_default=True,
-    help="where model scores of the review texts are cached",
 )
-@click.option("--progress/--no-progress", default=True, help="progress bar on stderr")
+@progress_option
 @settings_options
 def backtest(**kwargs: Any) -> None:
     """Replay a review data set in time order and score each ranker variant on what each user

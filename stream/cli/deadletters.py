@@ -20,6 +20,7 @@ import click
 
 from stream.adapters.kafka import connect, make_consumer, make_producer, topic_partitions
 from stream.cli.options import pop_settings, quiet_kafka_logs, settings_options
+from stream.cli.topics import user_key
 from stream.errors import BrokerError
 from stream.settings import Settings
 
@@ -57,15 +58,6 @@ def raw_value(letter: dict[str, Any]) -> bytes | None:
     if letter.get("raw_encoding") == "base64":
         return base64.b64decode(letter["raw"])
     return str(letter["raw"]).encode("utf-8")
-
-
-def _key(raw: bytes) -> bytes | None:
-    try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    user = value.get("user_id") if isinstance(value, dict) else None
-    return str(user).encode() if user else None
 
 
 async def read_dead_letters(settings: Settings) -> list[dict[str, Any]]:
@@ -148,7 +140,7 @@ async def redrive(
         await connect(producer, settings)
         try:
             for topic, _, raw in outgoing:
-                await producer.send(topic, raw, key=_key(raw))
+                await producer.send(topic, raw, key=user_key(raw))
             await producer.flush()
         finally:
             await producer.stop()

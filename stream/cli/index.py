@@ -18,7 +18,14 @@ import click
 
 from stream.adapters.index import build_index, read_ids, read_manifest
 from stream.adapters.model_card import model_fingerprint
-from stream.cli.options import pop_settings, settings_options
+from stream.cli.options import (
+    count_option,
+    path_option,
+    pop_settings,
+    seed_option,
+    settings_options,
+    share_option,
+)
 from stream.errors import ConfigError, DatasetError, ModelError
 from stream.offline.catalog import (
     ReviewText,
@@ -113,16 +120,14 @@ def index() -> None:
 
 
 @index.command("build")
-@click.option(
-    "--catalog",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="catalog JSON lines: item_id, title, text, category?, tags?",
+@path_option(
+    "--catalog", "catalog JSON lines: item_id, title, text, category?, tags?", dir_okay=False
 )
-@click.option(
+@path_option(
     "--from-reviews",
-    "reviews",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="build item texts from reviews instead of a catalog",
+    "build item texts from reviews instead of a catalog",
+    dest="reviews",
+    dir_okay=False,
 )
 @click.option("--until", help="with --from-reviews: only reviews before this (epoch ms or ISO)")
 @click.option(
@@ -131,34 +136,14 @@ def index() -> None:
     show_default=True,
     help="auto, jsonl, amazon, or module:function returning (item_id, text, ts) rows",
 )
-@click.option(
-    "--reviews-per-item",
-    type=click.IntRange(min=1),
-    default=8,
-    show_default=True,
-    help="most recent reviews embedded per item",
+@count_option("--reviews-per-item", 8, "most recent reviews embedded per item")
+@path_option("--out", "index folder to write [default: --index-dir]", file_okay=False)
+@count_option("--exact-max", 50_000, "largest item count indexed exactly; above it HNSW")
+@count_option(
+    "--ef-search", 64, "first HNSW efSearch tried; doubled until recall@50 reaches the target"
 )
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="index folder to write [default: --index-dir]",
-)
-@click.option(
-    "--exact-max",
-    type=click.IntRange(min=1),
-    default=50_000,
-    show_default=True,
-    help="largest item count indexed exactly; above it HNSW",
-)
-@click.option(
-    "--ef-search",
-    type=click.IntRange(min=1),
-    default=64,
-    show_default=True,
-    help="first HNSW efSearch tried; doubled until recall@50 reaches the target",
-)
-@click.option("--recall-target", type=click.FloatRange(0.0, 1.0), default=0.95, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True, help="seed of the recall sample")
+@share_option("--recall-target", 0.0, 1.0, 0.95)
+@seed_option("seed of the recall sample")
 @settings_options
 def build(
     catalog: Path | None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import MISSING, fields
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -28,6 +29,47 @@ def settings_options(func: F) -> F:
             help=f"{f.metadata.get('help', '')} [default: {_shown(default)}]",
         )(func)
     return func
+
+
+def seed_option(help: str) -> Callable[[F], F]:
+    """``--seed N``, 0 by default: every command that draws at random takes its seed so."""
+    return click.option("--seed", type=int, default=0, show_default=True, help=help)
+
+
+def count_option(
+    flag: str, default: int | None, help: str, *, least: int = 1, dest: str | None = None
+) -> Callable[[F], F]:
+    """A whole number of at least ``least``; a default other than None shows in --help."""
+    names = (flag,) if dest is None else (flag, dest)
+    return click.option(
+        *names,
+        type=click.IntRange(min=least),
+        default=default,
+        show_default=default is not None,
+        help=help,
+    )
+
+
+def share_option(
+    flag: str, low: float, high: float, default: float, help: str | None = None
+) -> Callable[[F], F]:
+    """A fraction in [low, high] (a share of the data, a recall target), its default shown."""
+    return click.option(
+        flag, type=click.FloatRange(low, high), default=default, show_default=True, help=help
+    )
+
+
+def path_option(flag: str, help: str, *, dest: str | None = None, **path: Any) -> Callable[[F], F]:
+    """A ``pathlib.Path`` option; ``path``: ``click.Path``'s checks (``dir_okay``, ``exists``),
+    and ``default`` / ``required`` / ``show_default`` for the option itself."""
+    extra = {k: path.pop(k) for k in ("default", "required", "show_default") if k in path}
+    names = (flag,) if dest is None else (flag, dest)
+    return click.option(*names, type=click.Path(path_type=Path, **path), help=help, **extra)
+
+
+progress_option = click.option(
+    "--progress/--no-progress", default=True, help="progress bar on stderr"
+)
 
 
 def _shown(default: Any) -> str:

@@ -11,7 +11,7 @@ from typing import IO, Any
 
 import click
 
-from stream.cli.options import pop_settings, settings_options
+from stream.cli.options import path_option, pop_settings, progress_option, settings_options
 from stream.errors import ConfigError
 
 
@@ -40,10 +40,10 @@ def _refuse_a_foreign_index(records: Iterable[Any], index_ids: Iterable[str], ve
 
 
 @click.command("replay")
-@click.option(
+@path_option(
     "--dataset",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="replay an Amazon review file (.json/.json.gz/.csv/.zip) instead of topics",
+    "replay an Amazon review file (.json/.json.gz/.csv/.zip) instead of topics",
+    dir_okay=False,
 )
 @click.option(
     "--from",
@@ -57,11 +57,7 @@ def _refuse_a_foreign_index(records: Iterable[Any], index_ids: Iterable[str], ve
     default=None,
     help="end of the range, exclusive: o:<offset>, epoch ms or ISO time",
 )
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="write the recommendations as JSON lines ('-' = stdout)",
-)
+@path_option("--out", "write the recommendations as JSON lines ('-' = stdout)", dir_okay=False)
 @click.option(
     "--to-topic",
     "to_topic",
@@ -71,7 +67,7 @@ def _refuse_a_foreign_index(records: Iterable[Any], index_ids: Iterable[str], ve
     "worker with other settings",
 )
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
-@click.option("--progress/--no-progress", default=True, help="progress bar on stderr")
+@progress_option
 @settings_options
 def replay(
     dataset: Path | None,

@@ -82,7 +82,7 @@ async def _produce(
                 user = getattr(record, "user_id", None)
                 key = user.encode() if user else None
             else:
-                key = _guess_key(raw)
+                key = user_key(raw)
             await producer.send(topic, raw, key=key)
             sent += 1
         await producer.flush()
@@ -91,7 +91,9 @@ async def _produce(
     return sent, problems
 
 
-def _guess_key(raw: bytes) -> bytes | None:
+def user_key(raw: bytes) -> bytes | None:
+    """The record key a producer would give a raw value: its user_id (None when unreadable), so
+    unvalidated lines and re-driven dead letters land on the partition of their user."""
     try:
         value = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
