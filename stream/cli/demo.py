@@ -48,12 +48,12 @@ def demo(
 ) -> None:
     """Start Kafka, the worker and the simulator; show events/s, latency, moods and lists."""
     from stream.devtools.broker import KafkaBroker, free_port
-    from stream.devtools.demo import run_demo
+    from stream.devtools.demo import DemoRun, run_demo
 
     settings = pop_settings(kwargs)
     if settings.web_port in (0, 6066):
         settings = settings.replace(web_port=free_port())
-    work = Path(settings.data_dir).parent / "demo"
+    run = DemoRun(rate, duration, seed, users, bad_rate, Path(settings.data_dir).parent / "demo")
     broker = None
     if not external_broker:
         broker = KafkaBroker(data_dir=None, echo=lambda line: click.echo(line, err=True))
@@ -61,17 +61,7 @@ def demo(
         settings = settings.replace(broker=broker.url)
         click.echo(f"kafka {broker.version} at {broker.bootstrap}", err=True)
     try:
-        stats = asyncio.run(
-            run_demo(
-                settings,
-                rate=rate,
-                duration=duration,
-                seed=seed,
-                users=users,
-                bad_rate=bad_rate,
-                work_dir=work,
-            )
-        )
+        stats = asyncio.run(run_demo(settings, run))
     except KeyboardInterrupt:
         return
     finally:

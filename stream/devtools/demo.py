@@ -33,6 +33,31 @@ from stream.sim.simulate import SimConfig, Simulation
 WINDOW = 2000  # latencies kept for the percentiles
 
 
+@dataclass(frozen=True)
+class DemoRun:
+    """What one demo simulates and for how long: the command's flags, carried as one value
+    from the command to the simulator so the list is written once."""
+
+    rate: float  # events per second, paced in real time
+    duration: float | None  # seconds; None: until Ctrl-C
+    seed: int
+    users: int
+    bad_rate: float
+    work_dir: Path
+
+    def sim_config(self, start_ms: int) -> SimConfig:
+        """An endless stream starting now, its ids unique to this start (a rerun is not a dup)."""
+        return SimConfig(
+            seed=self.seed,
+            n_users=self.users,
+            n_events=None,
+            rate=self.rate,
+            start_ms=start_ms,
+            bad_rate=self.bad_rate,
+            id_prefix=f"demo{start_ms}-",
+        )
+
+
 @dataclass
 class DemoStats:
     """Counts and latencies the view and the summary JSON show."""
@@ -185,27 +210,10 @@ async def wait_ready(
 
 
 async def produce_simulation(
-    settings: Settings,
-    stats: DemoStats,
-    rate: float,
-    seed: int,
-    users: int,
-    bad_rate: float,
-    stop: asyncio.Event,
+    settings: Settings, stats: DemoStats, run: DemoRun, stop: asyncio.Event
 ) -> None:
     """Paced in real time: each value goes out when the wall clock reaches its event time."""
-    start_ms = int(time.time() * 1000)
-    sim = Simulation(
-        SimConfig(
-            seed=seed,
-            n_users=users,
-            n_events=None,
-            rate=rate,
-            start_ms=start_ms,
-            bad_rate=bad_rate,
-            id_prefix=f"demo{start_ms}-",
-        )
-    )
+    sim = Simulation(run.sim_config(int(time.time() * 1000)))
     producer = make_producer(settings, linger_ms=5)
     await producer.start()
     try:
@@ -261,21 +269,11 @@ async def poll_metrics(port: int, stats: DemoStats, stop: asyncio.Event) -> None
         await asyncio.sleep(0.5)
 
 
-async def run_demo(
-    settings: Settings,
-    *,
-    rate: float,
-    duration: float | None,
-    seed: int,
-    users: int,
-    bad_rate: float,
-    work_dir: Path,
-    live: bool = True,
-) -> DemoStats:
-    """Worker + simulator + view until ``duration`` passes or Ctrl-C; returns the stats."""
+async def run_demo(settings: Settings, run: DemoRun, *, live: bool = True) -> DemoStats:
+    """Worker + simulator + view until ``run.duration`` passes or Ctrl-C; returns the stats."""
     await create_topics(settings)
-    work_dir.mkdir(parents=True, exist_ok=True)
-    log_path = work_dir / "worker.log"
+    run.work_dir.mkdir(parents=True, exist_ok=True)
+    log_path = run.work_dir / "worker.log"
     proc = start_worker(settings, log_path)
     stats = DemoStats()
     stop = asyncio.Event()
@@ -292,12 +290,8 @@ async def run_demo(
             asyncio.create_task(poll_metrics(settings.web_port, stats, stop)),
         ]
         await asyncio.sleep(1.0)  # let the output consumer join before events flow
-        tasks.append(
-            asyncio.create_task(
-                produce_simulation(settings, stats, rate, seed, users, bad_rate, stop)
-            )
-        )
-        deadline = None if duration is None else time.monotonic() + duration
+        tasks.append(asyncio.create_task(produce_simulation(settings, stats, run, stop)))
+        deadline = None if run.duration is None else time.monotonic() + run.duration
         with Live(
             render(stats), refresh_per_second=4, transient=not live, redirect_stderr=False
         ) as view:
