@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import signal
-from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 
+from stream.cli.options import path_option
 from stream.devtools.broker import KafkaBroker
 from stream.errors import BrokerError
 
@@ -38,11 +39,10 @@ def _progress(line: str) -> None:
     default=0,
     help="KRaft controller port (internal; 0 picks a free one)",
 )
-@click.option(
+@path_option(
     "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="keep topics here across restarts (default: a temporary folder, deleted on exit)",
+    "keep topics here across restarts (default: a temporary folder, deleted on exit)",
+    file_okay=False,
 )
 @click.option(
     "--host",
@@ -51,19 +51,16 @@ def _progress(line: str) -> None:
     help="address to listen on and advertise to clients",
 )
 @click.option("--heap", default="512m", show_default=True, help="JVM heap (-Xmx) of the broker")
-def broker(port: int, controller_port: int, data_dir: Path | None, host: str, heap: str) -> None:
+def broker(**flags: Any) -> None:
     """Run a single-node Apache Kafka 4 broker (KRaft) until Ctrl-C.
 
     The first run fetches the Kafka jars with Maven into .kafka/lib (needs `java` 17+ and `mvn`).
     Prints the bootstrap address once the broker answers metadata requests; broker warnings go to
     stderr and the full log to <data dir>/logs/server.log.
     """
+    # the flags are KafkaBroker's own parameters (port, controller_port, data_dir, host, heap)
     node = KafkaBroker(
-        port=port,
-        controller_port=controller_port,
-        data_dir=data_dir,
-        host=host,
-        heap=heap,
+        **flags,
         console=2,  # the JVM writes its WARN+ lines straight to our stderr
         echo=_progress,
     )

@@ -9,14 +9,20 @@ from typing import Any
 
 import click
 
-from stream.cli.options import pop_settings, settings_options
+from stream.cli.options import (
+    path_option,
+    pop_settings,
+    seed_option,
+    settings_options,
+    users_option,
+)
 
 
 @click.command()
 @click.option("--duration", type=float, default=None, help="stop after S seconds (default: Ctrl-C)")
 @click.option("--rate", type=float, default=40.0, show_default=True, help="events per second")
-@click.option("--users", type=int, default=200, show_default=True, help="simulated users")
-@click.option("--seed", type=int, default=0, show_default=True, help="simulation seed")
+@users_option("simulated users")
+@seed_option("simulation seed")
 @click.option(
     "--bad-rate",
     type=float,
@@ -24,12 +30,7 @@ from stream.cli.options import pop_settings, settings_options
     show_default=True,
     help="share of corrupted values (shows the dead-letter path)",
 )
-@click.option(
-    "--summary-json",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="write counts and latencies here at the end",
-)
+@path_option("--summary-json", "write counts and latencies here at the end", dir_okay=False)
 @click.option(
     "--external-broker",
     is_flag=True,

@@ -36,6 +36,11 @@ def seed_option(help: str) -> Callable[[F], F]:
     return click.option("--seed", type=int, default=0, show_default=True, help=help)
 
 
+def users_option(help: str) -> Callable[[F], F]:
+    """``--users N``: how many users a simulation draws (200 by default, as ``SimConfig``)."""
+    return click.option("--users", type=int, default=200, show_default=True, help=help)
+
+
 def count_option(
     flag: str, default: int | None, help: str, *, least: int = 1, dest: str | None = None
 ) -> Callable[[F], F]:

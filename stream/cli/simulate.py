@@ -21,7 +21,7 @@ from typing import IO, Any
 import click
 
 from stream.adapters.kafka import bootstrap_servers, ensure_topics, make_producer
-from stream.cli.options import pop_settings, settings_options
+from stream.cli.options import pop_settings, seed_option, settings_options, users_option
 from stream.contract.topics import INPUT_KINDS
 from stream.errors import BrokerError, ConfigError
 from stream.settings import Settings
@@ -222,8 +222,8 @@ def _summary(sim: Simulation, stats: _Stats, *, produced: bool, settings: Settin
 
 
 @click.command()
-@click.option("--seed", type=int, default=0, show_default=True, help="random seed")
-@click.option("--users", type=int, default=200, show_default=True, help="number of users")
+@seed_option("random seed")
+@users_option("number of users")
 @click.option("--items", type=int, default=500, show_default=True, help="catalog size")
 @click.option(
     "--events",
