@@ -30,6 +30,7 @@ from stream.offline.backtest import (
     ndcg_by_period,
 )
 from stream.offline.backtest.metrics import format_interval as _ci
+from stream.offline.backtest.metrics import verdict
 
 METRICS_FILE = "metrics.json"
 TUNING_FILE = "tuning.json"
@@ -169,14 +170,8 @@ def _day(ms: int) -> str:
 
 
 def _verdict(ci: Interval | None) -> str:
-    """``better``, ``worse`` or ``not distinguishable`` by whether the 95% interval excludes 0."""
-    if ci is None:
-        return "not distinguishable"
-    if ci.low > 0:
-        return "better"
-    if ci.high < 0:
-        return "worse"
-    return "not distinguishable"
+    """``verdict``; no interval is no evidence either way."""
+    return "not distinguishable" if ci is None else verdict(ci)
 
 
 def table(result: BacktestResult) -> list[str]:

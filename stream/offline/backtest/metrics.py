@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,3 +61,25 @@ def format_interval(ci: Interval | None) -> str:
     if ci is None:
         return "—"
     return f"{ci.diff:+.4f} [{ci.low:+.4f}, {ci.high:+.4f}]"
+
+
+def verdict(ci: Interval) -> str:
+    """``better``, ``worse`` or ``not distinguishable``: whether the 95% interval excludes 0, and
+    on which side (both reports word a comparison so)."""
+    if ci.low > 0:
+        return "better"
+    if ci.high < 0:
+        return "worse"
+    return "not distinguishable"
+
+
+def intervals_json(
+    ci: Mapping[str, Mapping[str, Interval]], baselines: Sequence[str]
+) -> dict[str, dict[str, dict[str, float]] | None]:
+    """``ci95_vs_<baseline>``: metric -> interval, None where that pair was not compared, as both
+    backtests' ``metrics.json`` write them."""
+    out: dict[str, dict[str, dict[str, float]] | None] = {}
+    for base in baselines:
+        cis = ci.get(base)
+        out[f"ci95_vs_{base}"] = None if cis is None else {m: c.to_dict() for m, c in cis.items()}
+    return out

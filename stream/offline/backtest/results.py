@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from stream.contract.records import Review
-from stream.offline.backtest.metrics import Interval, point_metrics
+from stream.offline.backtest.metrics import Interval, intervals_json, point_metrics
 from stream.offline.backtest.protocol import DAY_MS, month_start
 from stream.offline.backtest.simulate import PointResults
 from stream.offline.backtest.timeline import Timeline
@@ -31,12 +31,23 @@ class VariantResult:
     seconds: float = 0.0
 
 
+V = TypeVar("V")
+T = TypeVar("T")
+
+
 @dataclass
-class BacktestResult:
+class RunResult(Generic[V, T]):
+    """What any backtest run returns first: the data set, the protocol, each variant's outcome and
+    the tuning (None when not tuned); the review and the ReDial backtests add their own."""
+
     dataset: dict[str, Any]
     protocol: dict[str, Any]
-    variants: dict[str, VariantResult]
-    tuning: Tuning | None
+    variants: dict[str, V]
+    tuning: T | None
+
+
+@dataclass
+class BacktestResult(RunResult[VariantResult, Tuning]):
     timeline: Timeline
     report_mask: npt.NDArray[np.bool_]  # over test points: those the table is computed on
     timings: dict[str, float]
@@ -55,11 +66,7 @@ class BacktestResult:
                 "mrr": round(v.metrics["mrr"], 6),
                 "coverage": round(v.metrics["coverage"], 6),
             }
-            for base in BASELINES:
-                cis = v.ci.get(base)
-                entry[f"ci95_vs_{base}"] = (
-                    None if cis is None else {m: ci.to_dict() for m, ci in cis.items()}
-                )
+            entry.update(intervals_json(v.ci, BASELINES))
             out[name] = entry
         return {"variants": out, "dataset": self.dataset, "protocol": self.protocol}
 

@@ -15,6 +15,8 @@ from stream.offline.backtest import (
     Interval,
 )
 from stream.offline.backtest.metrics import format_interval as _ci
+from stream.offline.backtest.metrics import intervals_json, verdict
+from stream.offline.backtest.results import RunResult
 from stream.offline.redial_backtest.tuning import Tuning
 from stream.offline.redial_backtest.variants import BASELINES, TUNE_KEY, TUNED_ON
 
@@ -32,22 +34,14 @@ class VariantOutcome:
 
 
 @dataclass
-class RedialResult:
-    dataset: dict[str, Any]
-    protocol: dict[str, Any]
-    variants: dict[str, VariantOutcome]
-    tuning: Tuning | None
+class RedialResult(RunResult[VariantOutcome, Tuning]):
     timings: dict[str, float]
 
     def metrics_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name, v in self.variants.items():
             entry: dict[str, Any] = {k: round(x, 6) for k, x in v.metrics.items()}
-            for base in BASELINES:
-                cis = v.ci.get(base)
-                entry[f"ci95_vs_{base}"] = (
-                    None if cis is None else {m: ci.to_dict() for m, ci in cis.items()}
-                )
+            entry.update(intervals_json(v.ci, BASELINES))
             out[name] = entry
         tuning = None
         if self.tuning is not None:
@@ -69,13 +63,12 @@ class RedialResult:
 
 
 def _verdict(ci: Interval | None) -> str:
+    """``verdict`` with its reason spelled out, for readers new to intervals."""
     if ci is None:
         return "not compared"
-    if ci.low > 0:
-        return "better (the interval excludes zero)"
-    if ci.high < 0:
-        return "worse (the interval excludes zero)"
-    return "not distinguishable (the interval includes zero)"
+    said = verdict(ci)
+    why = "includes" if said == "not distinguishable" else "excludes"
+    return f"{said} (the interval {why} zero)"
 
 
 def markdown(result: RedialResult, command: str) -> str:
