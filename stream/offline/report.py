@@ -31,6 +31,7 @@ from stream.offline.backtest import (
 )
 from stream.offline.backtest.metrics import format_interval as _ci
 from stream.offline.backtest.metrics import verdict
+from stream.offline.backtest.results import report_head
 
 METRICS_FILE = "metrics.json"
 TUNING_FILE = "tuning.json"
@@ -311,14 +312,7 @@ def markdown(result: BacktestResult, command: str) -> str:
     p = result.protocol
     k, depth = p["k"], p["depth"]
     lines = [
-        f"# Backtest: {result.dataset.get('name', 'reviews')}",
-        "",
-        "## What was run",
-        "",
-        "```",
-        command,
-        "```",
-        "",
+        *report_head(result.dataset.get("name", "reviews"), command),
         *_data_lines(result),
         f"- Model: `{p['model_version']}` "
         f"(scores cached as `{result.dataset.get('scores_cache')}`"

@@ -71,6 +71,11 @@ class BacktestResult(RunResult[VariantResult, Tuning]):
         return {"variants": out, "dataset": self.dataset, "protocol": self.protocol}
 
 
+def report_head(title: str, command: str) -> list[str]:
+    """The opening of a ``report.md``: its title and the command that reproduces the run."""
+    return [f"# Backtest: {title}", "", "## What was run", "", "```", command, "```", ""]
+
+
 def split_time(tl: Timeline, share: float) -> int | None:
     """First time of the report part: the test point at ``share`` of them (by time), so that
     points sharing a timestamp stay on one side. None when either side would be empty."""

@@ -10,7 +10,19 @@ from stream.errors import ConfigError
 
 
 @dataclass(frozen=True)
-class Variant:
+class RankerVariant:
+    """What every backtest varies: a name, the ranker, where sentiment comes from, whether the
+    tuned weights apply, and a line for the report (each backtest reads ``sentiment`` its way)."""
+
+    name: str
+    ranker: str
+    sentiment: str
+    tuned: bool = True
+    about: str = ""
+
+
+@dataclass(frozen=True)
+class Variant(RankerVariant):
     """One system configuration under test.
 
     ``sentiment``: where review sentiment comes from: ``model`` (the text, scored by the model),
@@ -19,12 +31,7 @@ class Variant:
     ``tuned``: uses the evidence and rank weights chosen by tuning (else the fixed ones below).
     """
 
-    name: str
-    ranker: str
-    sentiment: str
     stars: bool = False
-    tuned: bool = True
-    about: str = ""
 
 
 VARIANTS: dict[str, Variant] = {

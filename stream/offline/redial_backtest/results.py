@@ -16,7 +16,7 @@ from stream.offline.backtest import (
 )
 from stream.offline.backtest.metrics import format_interval as _ci
 from stream.offline.backtest.metrics import intervals_json, verdict
-from stream.offline.backtest.results import RunResult
+from stream.offline.backtest.results import RunResult, report_head
 from stream.offline.redial_backtest.tuning import Tuning
 from stream.offline.redial_backtest.variants import BASELINES, TUNE_KEY, TUNED_ON
 
@@ -74,14 +74,7 @@ def _verdict(ci: Interval | None) -> str:
 def markdown(result: RedialResult, command: str) -> str:
     d, p = result.dataset, result.protocol
     lines = [
-        "# Backtest: ReDial (seeker chats, recommender mentions as targets)",
-        "",
-        "## What was run",
-        "",
-        "```",
-        command,
-        "```",
-        "",
+        *report_head("ReDial (seeker chats, recommender mentions as targets)", command),
         f"- Data: {d.get('name', 'ReDial')}: {d['train_dialogues']} train dialogues replayed "
         f"first (never reported), {d['dev_dialogues']} dev dialogues scored; {d['events']} chat "
         f"events ({d['texts']} distinct seeker texts scored by the model `{p['model_version']}`"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stream.offline.backtest.variants import RankerVariant
 from stream.offline.backtest.variants import parse_variants as parse_names
 
 KS = (1, 10, 50)
@@ -15,15 +16,9 @@ REVERSE_GAIN = 1.0
 
 
 @dataclass(frozen=True)
-class RedialVariant:
+class RedialVariant(RankerVariant):
     """``sentiment``: ``model`` (the seeker's text), ``positive`` (every mention is liked, mood
     ignored), ``liked`` (the questionnaire: liked +1, disliked -1, else the model)."""
-
-    name: str
-    ranker: str
-    sentiment: str
-    tuned: bool = True
-    about: str = ""
 
 
 VARIANTS: dict[str, RedialVariant] = {
