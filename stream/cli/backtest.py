@@ -15,8 +15,10 @@ from __future__ import annotations
 import logging
 import shlex
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -64,6 +66,40 @@ class RichSteps:
     def advance(self, n: int = 1) -> None:
         if self._task is not None:
             self.progress.advance(self._task, n)
+
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class _Run:
+    """Runs either backtest under the progress bar, then writes and announces its report."""
+
+    kwargs: dict[str, Any]
+    given: dict[str, Any]
+    variants: Sequence[str]
+    info: dict[str, Any]
+    started: float
+
+    def __call__(self, run: Callable[..., R], *data: Any) -> R:
+        steps = RichSteps(self.kwargs["progress"])
+        with steps.progress:
+            result = run(
+                *data,
+                variants=self.variants,
+                dataset_info=self.info,
+                cache_dir=self.kwargs["cache_dir"],
+                steps=steps,
+            )
+        return result
+
+    def report(self, write: Callable[[Any, Path, str], list[Path]], result: Any) -> list[Path]:
+        result.timings["wall_s"] = time.perf_counter() - self.started
+        return write(result, self.kwargs["out"], command_line(self.kwargs, self.given))
+
+    def wrote(self, paths: Sequence[Path], result: Any) -> None:
+        shown = ", ".join(str(p) for p in paths)
+        click.echo(f"wrote {shown} in {result.timings['wall_s']:.0f} s")
 
 
 def command_line(params: dict[str, Any], settings_given: dict[str, Any]) -> str:
@@ -205,21 +241,10 @@ def backtest(**kwargs: Any) -> None:
     click.echo(f"{kwargs['dataset']}: {dataset.report.summary()}", err=True)
     model = OnnxSentimentModel.from_settings(settings)
     click.echo(f"model {model.version} ({model.variant}) on {model.provider}", err=True)
-    steps = RichSteps(kwargs["progress"])
     info = {"name": Path(kwargs["dataset"]).name, **dataset.report.to_dict()}
-    with steps.progress:
-        result = run_backtest(
-            dataset.events,
-            model,
-            settings,
-            protocol,
-            variants=variants,
-            dataset_info=info,
-            cache_dir=kwargs["cache_dir"],
-            steps=steps,
-        )
-    result.timings["wall_s"] = time.perf_counter() - started
-    paths = write_report(result, kwargs["out"], command_line(kwargs, given))
+    run = _Run(kwargs, given, variants, info, started)
+    result = run(run_backtest, dataset.events, model, settings, protocol)
+    paths = run.report(write_report, result)
     k = protocol.k
     click.echo(f"{'variant':<16} {'NDCG@' + str(k):>9} {'HR@' + str(k):>7} {'MRR':>7} {'cover':>6}")
     for name, v in result.variants.items():
@@ -232,7 +257,7 @@ def backtest(**kwargs: Any) -> None:
         t = result.tuning
         chosen = ", ".join(f"{k}={v:g}" for k, v in {**t.evidence, **t.rank}.items())
         click.echo(f"tuned on {t.points} points: {chosen}")
-    click.echo(f"wrote {', '.join(str(p) for p in paths)} in {result.timings['wall_s']:.0f} s")
+    run.wrote(paths, result)
 
 
 def load_redial_parts(kwargs: dict[str, Any]) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
@@ -284,23 +309,9 @@ def redial_backtest(kwargs: dict[str, Any], settings: Any, given: dict[str, Any]
         resamples=kwargs["resamples"],
         seed=kwargs["seed"],
     )
-    steps = RichSteps(kwargs["progress"])
-    with steps.progress:
-        result = rb.run_redial(
-            train,
-            dev,
-            movies,
-            quests,
-            model,
-            settings,
-            protocol,
-            variants=variants,
-            dataset_info=info,
-            cache_dir=kwargs["cache_dir"],
-            steps=steps,
-        )
-    result.timings["wall_s"] = time.perf_counter() - started
-    paths = rb.write_report(result, kwargs["out"], command_line(kwargs, given))
+    run = _Run(kwargs, given, variants, info, started)
+    result = run(rb.run_redial, train, dev, movies, quests, model, settings, protocol)
+    paths = run.report(rb.write_report, result)
     click.echo(f"{'variant':<30} {'R@1':>7} {'R@10':>7} {'R@50':>7} {'NDCG@10':>8} {'MRR':>7}")
     for name, v in result.variants.items():
         m = v.metrics
@@ -308,4 +319,4 @@ def redial_backtest(kwargs: dict[str, Any], settings: Any, given: dict[str, Any]
             f"{name:<30} {m['recall@1']:>7.4f} {m['recall@10']:>7.4f} {m['recall@50']:>7.4f} "
             f"{m['ndcg@10']:>8.4f} {m['mrr']:>7.4f}"
         )
-    click.echo(f"wrote {', '.join(str(p) for p in paths)} in {result.timings['wall_s']:.0f} s")
+    run.wrote(paths, result)

@@ -7,8 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 import numpy.typing as npt
@@ -22,7 +21,7 @@ from stream.offline.backtest.metrics import (
     paired_bootstrap,
     point_metrics,
 )
-from stream.offline.backtest.progress import NoSteps, Steps
+from stream.offline.backtest.progress import RunOptions, RunStart, Steps
 from stream.offline.backtest.protocol import Protocol, iso_day
 from stream.offline.backtest.results import (
     BacktestResult,
@@ -53,20 +52,15 @@ def run_backtest(
     model: SentimentModel,
     settings: Settings,
     protocol: Protocol,
-    *,
-    variants: Sequence[str] = DEFAULT_VARIANTS,
-    dataset_info: Mapping[str, Any] | None = None,
-    cache_dir: Path | None = None,
-    steps: Steps | None = None,
+    **options: Unpack[RunOptions],
 ) -> BacktestResult:
     """Score (or load cached scores), tune, run every variant, compute metrics and intervals."""
-    steps = steps or NoSteps()
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
+    run = RunStart.of(options, DEFAULT_VARIANTS)
+    steps, timings, started = run.steps, run.timings, run.started
     texts = [e.text for e in events]
     mkey = model_key(model, settings.model_dir)
     tkey = texts_key(texts)
-    cache_file = None if cache_dir is None else cache_dir / mkey / f"{tkey}.npz"
+    cache_file = None if run.cache_dir is None else run.cache_dir / mkey / f"{tkey}.npz"
     scores, hit = score_texts(texts, model, cache_file=cache_file, steps=steps)
     timings["scoring_s"] = time.perf_counter() - started
     tl = build_timeline(events, scores, protocol)
@@ -86,15 +80,15 @@ def run_backtest(
     point_ts = tl.ts[tl.test]
     report_mask = point_ts >= split if split is not None else np.ones(n_points, dtype=np.bool_)
 
-    run = _Run(tl, settings, protocol, report_mask, tuning, steps, mkey, timings)
-    results = run.variants(variants)
+    replay = _Run(tl, settings, protocol, report_mask, tuning, steps, mkey, timings)
+    results = replay.variants(run.variants)
     idx = bootstrap_indices(int(report_mask.sum()), protocol.resamples, protocol.seed)
     _add_intervals(results, report_mask, protocol.k, idx)
-    check = None if tuning is None else run.defaults_check(tuning, results.get(TUNED_ON), idx)
+    check = None if tuning is None else replay.defaults_check(tuning, results.get(TUNED_ON), idx)
     # only the variants asked for are reported (baselines always run: they anchor the CIs)
-    shown = {n: results[n] for n in variants}
+    shown = {n: results[n] for n in run.variants}
     timings["total_s"] = time.perf_counter() - started
-    info = _dataset_info(events, scores, dataset_info, tl)
+    info = _dataset_info(events, scores, run.dataset_info, tl)
     info["scores_cache"] = None if cache_file is None else str(cache_file)
     proto = _protocol_info(tl, protocol, settings, report_mask, tuning, model.version, mkey)
     return BacktestResult(info, proto, shown, tuning, tl, report_mask, timings, hit, check)

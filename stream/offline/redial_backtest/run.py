@@ -5,19 +5,18 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 
 from stream.errors import DatasetError
 from stream.offline import ranking_metrics
 from stream.offline.backtest import (
-    NoSteps,
     Steps,
     bootstrap_indices,
     paired_bootstrap,
 )
+from stream.offline.backtest.progress import RunOptions, RunStart
 from stream.offline.redial import (
     Dialogue,
     Questionnaire,
@@ -114,16 +113,11 @@ def run_redial(
     model: SentimentModel,
     settings: Settings,
     protocol: Protocol,
-    *,
-    variants: Sequence[str] = DEFAULT_VARIANTS,
-    dataset_info: Mapping[str, Any] | None = None,
-    cache_dir: Path | None = None,
-    steps: Steps | None = None,
+    **options: Unpack[RunOptions],
 ) -> RedialResult:
     """Score (or load cached scores), tune, replay every variant, metrics and intervals."""
-    steps = steps or NoSteps()
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
+    run = RunStart.of(options, DEFAULT_VARIANTS)
+    steps, timings = run.steps, run.timings
     plan, info = make_plan(
         train,
         dev,
@@ -132,10 +126,10 @@ def run_redial(
         model,
         settings,
         protocol,
-        cache_dir=cache_dir,
+        cache_dir=run.cache_dir,
         steps=steps,
     )
-    timings["scoring_s"] = time.perf_counter() - started
+    timings["scoring_s"] = time.perf_counter() - run.started
     n_dev = plan.counts["dev_points"]
     if n_dev == 0:
         raise DatasetError("no test points in the dev dialogues")
@@ -145,14 +139,14 @@ def run_redial(
         tuning = tune(plan, settings, protocol, steps=steps)
     timings["tuning_s"] = time.perf_counter() - t0
     results: dict[str, VariantOutcome] = {}
-    for name in dict.fromkeys([*BASELINES, *variants]):
+    for name in dict.fromkeys([*BASELINES, *run.variants]):
         results[name] = _run_variant(plan, VARIANTS[name], tuning, settings, protocol, steps)
         timings[f"variant_{name}_s"] = results[name].seconds
     _add_intervals(results, n_dev, protocol)
-    timings["total_s"] = time.perf_counter() - started
-    shown = {n: results[n] for n in variants}
+    timings["total_s"] = time.perf_counter() - run.started
+    shown = {n: results[n] for n in run.variants}
     dataset = {
-        **dict(dataset_info or {}),
+        **dict(run.dataset_info or {}),
         **info,
         "train_dialogues": len(train),
         "dev_dialogues": len(dev),
