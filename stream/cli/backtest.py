@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import shlex
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -100,6 +100,16 @@ class _Run:
     def wrote(self, paths: Sequence[Path], result: Any) -> None:
         shown = ", ".join(str(p) for p in paths)
         click.echo(f"wrote {shown} in {result.timings['wall_s']:.0f} s")
+
+
+def _print_table(
+    variants: Mapping[str, Any], width: int, columns: Sequence[tuple[str, str, int, str]]
+) -> None:
+    """A line per variant: its name in ``width``, then each (heading, metric, width, format)."""
+    click.echo(f"{'variant':<{width}}" + "".join(f" {head:>{w}}" for head, _, w, _ in columns))
+    for name, v in variants.items():
+        cells = "".join(f" {v.metrics[key]:>{w}{fmt}}" for _, key, w, fmt in columns)
+        click.echo(f"{name:<{width}}" + cells)
 
 
 def command_line(params: dict[str, Any], settings_given: dict[str, Any]) -> str:
@@ -246,13 +256,13 @@ def backtest(**kwargs: Any) -> None:
     result = run(run_backtest, dataset.events, model, settings, protocol)
     paths = run.report(write_report, result)
     k = protocol.k
-    click.echo(f"{'variant':<16} {'NDCG@' + str(k):>9} {'HR@' + str(k):>7} {'MRR':>7} {'cover':>6}")
-    for name, v in result.variants.items():
-        m = v.metrics
-        click.echo(
-            f"{name:<16} {m[f'ndcg@{k}']:>9.4f} {m[f'hr@{k}']:>7.4f} {m['mrr']:>7.4f} "
-            f"{m['coverage']:>6.3f}"
-        )
+    columns = [
+        (f"NDCG@{k}", f"ndcg@{k}", 9, ".4f"),
+        (f"HR@{k}", f"hr@{k}", 7, ".4f"),
+        ("MRR", "mrr", 7, ".4f"),
+        ("cover", "coverage", 6, ".3f"),
+    ]
+    _print_table(result.variants, 16, columns)
     if result.tuning is not None:
         t = result.tuning
         chosen = ", ".join(f"{k}={v:g}" for k, v in {**t.evidence, **t.rank}.items())
@@ -312,11 +322,7 @@ def redial_backtest(kwargs: dict[str, Any], settings: Any, given: dict[str, Any]
     run = _Run(kwargs, given, variants, info, started)
     result = run(rb.run_redial, train, dev, movies, quests, model, settings, protocol)
     paths = run.report(rb.write_report, result)
-    click.echo(f"{'variant':<30} {'R@1':>7} {'R@10':>7} {'R@50':>7} {'NDCG@10':>8} {'MRR':>7}")
-    for name, v in result.variants.items():
-        m = v.metrics
-        click.echo(
-            f"{name:<30} {m['recall@1']:>7.4f} {m['recall@10']:>7.4f} {m['recall@50']:>7.4f} "
-            f"{m['ndcg@10']:>8.4f} {m['mrr']:>7.4f}"
-        )
+    columns = [(f"R@{n}", f"recall@{n}", 7, ".4f") for n in (1, 10, 50)]
+    columns += [("NDCG@10", "ndcg@10", 8, ".4f"), ("MRR", "mrr", 7, ".4f")]
+    _print_table(result.variants, 30, columns)
     run.wrote(paths, result)
