@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -31,6 +31,9 @@ from stream.cli.options import (
     settings_options,
     share_option,
 )
+
+if TYPE_CHECKING:
+    from stream.offline.redial_backtest import RedialSplit
 
 
 class RichSteps:
@@ -270,9 +273,10 @@ def backtest(**kwargs: Any) -> None:
     run.wrote(paths, result)
 
 
-def load_redial_parts(kwargs: dict[str, Any]) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
-    """(train, dev, movies, questionnaires, info) from --redial DIR or --train/--dataset."""
+def load_redial_parts(kwargs: dict[str, Any]) -> tuple[RedialSplit, dict[str, Any]]:
+    """(the ``RedialSplit``, info) from --redial DIR or --train/--dataset."""
     from stream.offline.redial import load_dialogues, load_movies, load_redial, split_dialogues
+    from stream.offline.redial_backtest import RedialSplit
 
     if kwargs["redial"] is not None:
         if kwargs["train"] is not None or kwargs["dataset"] is not None:
@@ -284,7 +288,7 @@ def load_redial_parts(kwargs: dict[str, Any]) -> tuple[Any, Any, Any, Any, dict[
             "split": f"last {kwargs['dev_share']:.0%} of the dialogues by conversationId = dev",
             "skipped": dict(data.skipped),
         }
-        return train, dev, data.movies, data.questionnaires, info
+        return RedialSplit(train, dev, data.movies, data.questionnaires), info
     if kwargs["dataset"] is None:
         raise click.UsageError("--train needs --dataset (the dialogues to score)")
     skipped: dict[str, int] = {}
@@ -301,7 +305,7 @@ def load_redial_parts(kwargs: dict[str, Any]) -> tuple[Any, Any, Any, Any, dict[
         "name": f"{Path(kwargs['dataset']).name} after {Path(kwargs['train']).name}",
         "skipped": skipped,
     }
-    return train, dev, movies, {**q_train, **q_dev}, info
+    return RedialSplit(train, dev, movies, {**q_train, **q_dev}), info
 
 
 def redial_backtest(kwargs: dict[str, Any], settings: Any, given: dict[str, Any]) -> None:
@@ -310,8 +314,8 @@ def redial_backtest(kwargs: dict[str, Any], settings: Any, given: dict[str, Any]
 
     variants = rb.parse_variants(kwargs["variants"])
     started = time.perf_counter()
-    train, dev, movies, quests, info = load_redial_parts(kwargs)
-    click.echo(f"ReDial: {len(train)} train dialogues, {len(dev)} scored", err=True)
+    data, info = load_redial_parts(kwargs)
+    click.echo(f"ReDial: {len(data.train)} train dialogues, {len(data.dev)} scored", err=True)
     model = OnnxSentimentModel.from_settings(settings)
     protocol = rb.Protocol(
         depth=max(kwargs["depth"], 150),
@@ -320,7 +324,7 @@ def redial_backtest(kwargs: dict[str, Any], settings: Any, given: dict[str, Any]
         seed=kwargs["seed"],
     )
     run = _Run(kwargs, given, variants, info, started)
-    result = run(rb.run_redial, train, dev, movies, quests, model, settings, protocol)
+    result = run(rb.run_redial, data, model, settings, protocol)
     paths = run.report(rb.write_report, result)
     columns = [(f"R@{n}", f"recall@{n}", 7, ".4f") for n in (1, 10, 50)]
     columns += [("NDCG@10", "ndcg@10", 8, ".4f"), ("MRR", "mrr", 7, ".4f")]

@@ -28,6 +28,7 @@ Protocol (see ``stream.offline.redial`` for the events and the test points):
 from stream.offline.redial_backtest.plan import (
     Plan,
     Protocol,
+    RedialSplit,
     Step,
     build_index,
     build_steps,
@@ -87,6 +88,7 @@ __all__ = [
     "PointRanks",
     "Protocol",
     "RedialResult",
+    "RedialSplit",
     "RedialVariant",
     "Replayer",
     "Step",

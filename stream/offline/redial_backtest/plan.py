@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import faiss
 import numpy as np
@@ -144,6 +144,16 @@ def build_index(
         centered=centered,
     )
     return FaissItemIndex(flat, ids, vectors, manifest, threads=1)
+
+
+class RedialSplit(NamedTuple):
+    """The data of one ReDial run: dialogues replayed first and never scored (``train``), the
+    scored ones (``dev``), movie names by id and the seekers' questionnaire answers."""
+
+    train: Sequence[Dialogue]
+    dev: Sequence[Dialogue]
+    movies: Mapping[str, str]
+    questionnaires: Mapping[str, Questionnaire]
 
 
 def make_plan(

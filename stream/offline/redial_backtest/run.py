@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Unpack
 
 import numpy as np
@@ -17,11 +17,7 @@ from stream.offline.backtest import (
     paired_bootstrap,
 )
 from stream.offline.backtest.progress import RunOptions, RunStart
-from stream.offline.redial import (
-    Dialogue,
-    Questionnaire,
-)
-from stream.offline.redial_backtest.plan import Plan, Protocol, make_plan
+from stream.offline.redial_backtest.plan import Plan, Protocol, RedialSplit, make_plan
 from stream.offline.redial_backtest.replay import Params, replay
 from stream.offline.redial_backtest.results import RedialResult, VariantOutcome
 from stream.offline.redial_backtest.tuning import Tuning, _params, tune
@@ -106,10 +102,7 @@ def _protocol_info(
 
 
 def run_redial(
-    train: Sequence[Dialogue],
-    dev: Sequence[Dialogue],
-    movies: Mapping[str, str],
-    questionnaires: Mapping[str, Questionnaire],
+    data: RedialSplit,
     model: SentimentModel,
     settings: Settings,
     protocol: Protocol,
@@ -118,17 +111,7 @@ def run_redial(
     """Score (or load cached scores), tune, replay every variant, metrics and intervals."""
     run = RunStart.of(options, DEFAULT_VARIANTS)
     steps, timings = run.steps, run.timings
-    plan, info = make_plan(
-        train,
-        dev,
-        movies,
-        questionnaires,
-        model,
-        settings,
-        protocol,
-        cache_dir=run.cache_dir,
-        steps=steps,
-    )
+    plan, info = make_plan(*data, model, settings, protocol, cache_dir=run.cache_dir, steps=steps)
     timings["scoring_s"] = time.perf_counter() - run.started
     n_dev = plan.counts["dev_points"]
     if n_dev == 0:
@@ -148,8 +131,8 @@ def run_redial(
     dataset = {
         **dict(run.dataset_info or {}),
         **info,
-        "train_dialogues": len(train),
-        "dev_dialogues": len(dev),
+        "train_dialogues": len(data.train),
+        "dev_dialogues": len(data.dev),
     }
     proto = _protocol_info(protocol, tuning, model, settings)
     return RedialResult(dataset, proto, shown, tuning, timings)
