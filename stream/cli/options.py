@@ -46,13 +46,8 @@ def count_option(
 ) -> Callable[[F], F]:
     """A whole number of at least ``least``; a default other than None shows in --help."""
     names = (flag,) if dest is None else (flag, dest)
-    return click.option(
-        *names,
-        type=click.IntRange(min=least),
-        default=default,
-        show_default=default is not None,
-        help=help,
-    )
+    shown: dict[str, Any] = {} if default is None else {"show_default": True}
+    return click.option(*names, type=click.IntRange(min=least), default=default, help=help, **shown)
 
 
 def share_option(
