@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -220,10 +220,23 @@ class _Replay:
             self.fold_pairs(update.pairs)
 
     def fold_pairs(self, pairs: Sequence[PairEvidence]) -> None:
-        """Pair evidence into each source item's neighbour list, as the item agent does."""
-        by_source: dict[str, list[PairEvidence]] = {}
-        for p in pairs:
-            by_source.setdefault(p.source, []).append(p)
-        for source, mine in by_source.items():
-            item = self.items.get(source) or ItemState()
-            self.items[source], _ = fold_item_pairs(item, mine, self.item_params)
+        fold_pairs(pairs, self._item, self.items.__setitem__, self.item_params)
+
+    def _item(self, item_id: str) -> ItemState:
+        return self.items.get(item_id) or ItemState()
+
+
+def fold_pairs(
+    pairs: Iterable[PairEvidence],
+    get: Callable[[str], ItemState],
+    put: Callable[[str, ItemState], None],
+    params: ItemParams,
+) -> None:
+    """Pair evidence into each source item's neighbour list, one fold per source item as the
+    item agent does; ``get``/``put`` read and write the replay's item states."""
+    by_source: dict[str, list[PairEvidence]] = {}
+    for p in pairs:
+        by_source.setdefault(p.source, []).append(p)
+    for source, mine in by_source.items():
+        state, _ = fold_item_pairs(get(source), mine, params)
+        put(source, state)

@@ -16,7 +16,6 @@ from stream.core.state import (
     UserParams,
     UserState,
     fold_item,
-    fold_item_pairs,
     fold_user,
     recommend,
 )
@@ -28,6 +27,7 @@ from stream.offline.backtest import (
     Steps,
     single_threaded_blas,
 )
+from stream.offline.backtest.simulate import fold_pairs
 from stream.offline.redial_backtest.plan import Plan, Protocol, Step
 from stream.offline.redial_backtest.variants import (
     FOREVER_S,
@@ -102,12 +102,7 @@ class Replayer:
         if obs.item_id is not None and obs.item_id in self.board:
             item, _ = fold_item(self._item(obs.item_id), obs, self.item_params)
             self._put(obs.item_id, item)
-        by_source: dict[str, list[Any]] = {}
-        for p in update.pairs:
-            by_source.setdefault(p.source, []).append(p)
-        for source, pairs in by_source.items():
-            item, _ = fold_item_pairs(self._item(source), pairs, self.item_params)
-            self._put(source, item)
+        fold_pairs(update.pairs, self._item, self._put, self.item_params)
 
     def vector(self, item_id: str | None) -> Any:
         if item_id is None or item_id not in self.board:
