@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
+from export.train_config import TrainConfig
 from stream.settings import DEFAULT_MODEL_DIR, REPO_ROOT
 
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
@@ -50,98 +51,52 @@ def export() -> None:
     """Build-time model work: fine-tune on ../shared/data and export ONNX (int8 + fp16)."""
 
 
-# The options of ``export train`` (top to bottom as --help lists them); kept out of the
-# command so its function stays short. All but the last two are TrainConfig fields.
+# The TrainConfig fields ``export train`` takes as options, top to bottom as --help lists them,
+# with their help; the type and the default of each come from TrainConfig itself.
+_TRAIN_FIELDS: tuple[tuple[str, str | None], ...] = (
+    ("epochs", "passes over the training rows (fractions allowed)"),
+    ("batch_size", None),
+    ("sst2_fraction", "share of SST-2 training rows used (time budget)"),
+    ("lr_encoder", None),
+    ("lr_heads", None),
+    ("seed", None),
+    (
+        "distill_weight",
+        "weight of 1 - cosine(embedding, base encoder embedding): keeps item search topical",
+    ),
+    ("val_fraction", "validation share carved from each training file"),
+    ("max_steps", "stop after this many steps (0 = full run; for throughput probes)"),
+    ("sst2_rows", "class-balanced sample of this many SST-2 phrases (0 = use --sst2-fraction)"),
+    ("min_phrase_words", None),
+    ("sst5_repeat", "SST-5 training sentences per epoch (times)"),
+    ("lr_schedule", None),
+    ("warmup_fraction", None),
+    (
+        "eval_every",
+        "score the sentence-level select halves every N steps and keep the best (0 = off)",
+    ),
+    ("patience", "stop after N evaluations without improvement (0 = never)"),
+    ("emotion_fraction", "share of GoEmotions training rows used"),
+    ("init_from", "warm start from a shipped model folder (its fp16 ONNX) or a state dict .pt"),
+    ("checkpoint_every", None),
+    ("threads", None),
+)
+_CHOICES: dict[str, click.Choice] = {"lr_schedule": click.Choice(["linear", "cosine"])}
+
+
+def _config_option(name: str, help: str | None) -> Callable[[F], F]:
+    """``--<name>`` for a TrainConfig field: its type and default (shown unless empty)."""
+    default = getattr(TrainConfig, name)
+    shown: dict[str, Any] = {} if default == "" else {"show_default": True}
+    flag = "--" + name.replace("_", "-")
+    return click.option(
+        flag, type=_CHOICES.get(name, type(default)), default=default, help=help, **shown
+    )
+
+
+# The options of ``export train``: the TrainConfig fields, then two of the command's own.
 _TRAIN_OPTIONS: tuple[Callable[[Any], Any], ...] = (
-    click.option(
-        "--epochs",
-        type=float,
-        default=1.25,
-        show_default=True,
-        help="passes over the training rows (fractions allowed)",
-    ),
-    click.option("--batch-size", type=int, default=32, show_default=True),
-    click.option(
-        "--sst2-fraction",
-        type=float,
-        default=1.0,
-        show_default=True,
-        help="share of SST-2 training rows used (time budget)",
-    ),
-    click.option("--lr-encoder", type=float, default=5e-5, show_default=True),
-    click.option("--lr-heads", type=float, default=1e-3, show_default=True),
-    click.option("--seed", type=int, default=13, show_default=True),
-    click.option(
-        "--distill-weight",
-        type=float,
-        default=2.0,
-        show_default=True,
-        help="weight of 1 - cosine(embedding, base encoder embedding): keeps item search topical",
-    ),
-    click.option(
-        "--val-fraction",
-        type=float,
-        default=0.05,
-        show_default=True,
-        help="validation share carved from each training file",
-    ),
-    click.option(
-        "--max-steps",
-        type=int,
-        default=0,
-        show_default=True,
-        help="stop after this many steps (0 = full run; for throughput probes)",
-    ),
-    click.option(
-        "--sst2-rows",
-        type=int,
-        default=0,
-        show_default=True,
-        help="class-balanced sample of this many SST-2 phrases (0 = use --sst2-fraction)",
-    ),
-    click.option("--min-phrase-words", type=int, default=1, show_default=True),
-    click.option(
-        "--sst5-repeat",
-        type=int,
-        default=1,
-        show_default=True,
-        help="SST-5 training sentences per epoch (times)",
-    ),
-    click.option(
-        "--lr-schedule",
-        type=click.Choice(["linear", "cosine"]),
-        default="linear",
-        show_default=True,
-    ),
-    click.option("--warmup-fraction", type=float, default=0.06, show_default=True),
-    click.option(
-        "--eval-every",
-        type=int,
-        default=0,
-        show_default=True,
-        help="score the sentence-level select halves every N steps and keep the best (0 = off)",
-    ),
-    click.option(
-        "--patience",
-        type=int,
-        default=0,
-        show_default=True,
-        help="stop after N evaluations without improvement (0 = never)",
-    ),
-    click.option(
-        "--emotion-fraction",
-        type=float,
-        default=1.0,
-        show_default=True,
-        help="share of GoEmotions training rows used",
-    ),
-    click.option(
-        "--init-from",
-        default="",
-        help="warm start from a shipped model folder (its fp16 ONNX) or a state dict .pt",
-    ),
-    click.option("--checkpoint-every", type=int, default=200, show_default=True),
-    click.option("--threads", type=int, default=2, show_default=True),
+    *(_config_option(name, help) for name, help in _TRAIN_FIELDS),
     click.option("--resume", is_flag=True, help="continue from work-dir/checkpoint.pt"),
     click.option(
         "--progress-log",
@@ -168,7 +123,6 @@ def train(
     """Fine-tune MiniLM with sentiment + emotion heads; tune thresholds; score held-out data."""
     from tqdm import tqdm
 
-    from export.train import TrainConfig
     from export.train import train as run_training
 
     _quiet_logging()
