@@ -67,6 +67,7 @@ def path_option(flag: str, help: str, *, dest: str | None = None, **path: Any) -
     return click.option(*names, type=click.Path(path_type=Path, **path), help=help, **extra)
 
 
+# The commands that draw a rich progress bar on stderr (backtest, replay) switch it the same way.
 progress_option = click.option(
     "--progress/--no-progress", default=True, help="progress bar on stderr"
 )
