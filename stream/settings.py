@@ -85,6 +85,12 @@ class Settings:
         "static group membership: a restarted worker with the same id takes its partitions "
         "back at once instead of after the session timeout (unique per worker; empty = off)",
     )
+    item_flush_ms: int = _opt(
+        0,
+        "the user-events agent sends each item's aggregated deltas at most this often (and "
+        "acknowledges the events they came from only then; 0 = after every piece; > 0 is "
+        "experimental: see README 'Scale-out')",
+    )
     session_timeout_s: float = _opt(
         60.0, "Kafka session timeout: how long a silent worker keeps its partitions"
     )
@@ -182,6 +188,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError("batch_events must be >= 1")
     if settings.score_threads < 1:
         raise ConfigError("score_threads must be >= 1")
+    if settings.item_flush_ms < 0:
+        raise ConfigError("item_flush_ms must be >= 0")
     if settings.linger_ms < 0:
         raise ConfigError("linger_ms must be >= 0")
     if not settings.store.startswith(("memory://", "rocksdb://")):

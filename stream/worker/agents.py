@@ -10,6 +10,7 @@ import faust
 
 from stream.contract.topics import INPUT_KINDS
 from stream.settings import Settings
+from stream.worker.board_feed import BoardFeed
 from stream.worker.pipeline import Pipeline
 from stream.worker.serving import IndexHolder
 
@@ -24,8 +25,9 @@ def register(
     pipeline: Pipeline,
     items: Any,
     holder: IndexHolder | None,
+    feed: BoardFeed,
 ) -> tuple[Any, Any]:
-    """Add the user-events and item-events agents, their timers and the board's reload."""
+    """Add the user-events and item-events agents, their timers and the board feed."""
     processor = pipeline.processor
     input_topic = app.topic(
         *(settings.topic(k) for k in INPUT_KINDS),
@@ -36,21 +38,23 @@ def register(
     user_events = app.agent(input_topic, name="user-events")(pipeline.run)
 
     async def item_updates(stream: faust.StreamT) -> None:
+        # The board is fed from the table's changelog on every worker (BoardFeed), not here.
         async for event in stream.events():
-            processor.fold_item(event.value, items)
+            dropped = processor.fold_item(event.value, items, to_board=False)
+            if dropped:
+                pipeline.metrics.item_duplicates.inc(dropped)
 
     item_agent = app.agent(pipeline.outputs.item_events, name="item-events")(item_updates)
 
-    @items.on_recover
-    async def reload_items() -> None:
-        """The board mirrors the table: rebuild it once the changelog is replayed."""
-        loaded = processor.reload_items(items)
-        log.info("item board reloaded: %d items", loaded)
+    async def board_feed() -> None:  # a plain function: Faust hands tasks with arguments the app
+        await feed.run()
+
+    app.task(board_feed)
 
     app.timer(max(settings.recommend_interval_ms, 50) / 1000.0)(pipeline.flush_coalesced)
     _watch_lag(app, pipeline, {settings.topic(k) for k in INPUT_KINDS})
     if holder is not None:
-        _watch_index(app, pipeline, items, holder)
+        _watch_index(app, pipeline, feed, holder)
     return user_events, item_agent
 
 
@@ -83,11 +87,11 @@ def _label_sets(gauge: Any) -> list[tuple[str, str]]:
     return [(s.labels["topic"], s.labels["partition"]) for m in gauge.collect() for s in m.samples]
 
 
-def _watch_index(app: faust.App, pipeline: Pipeline, items: Any, holder: IndexHolder) -> None:
+def _watch_index(app: faust.App, pipeline: Pipeline, feed: BoardFeed, holder: IndexHolder) -> None:
     async def reload_index() -> None:
         """Swap in a newer index version written into the same folder (atomic rename)."""
         if await asyncio.get_running_loop().run_in_executor(None, holder.reload):
-            pipeline.processor.swap_index(holder.index, items)
+            pipeline.processor.swap_index(holder.index, feed.latest)
             pipeline.metrics.index_items.set(len(holder.index.ids()))
             log.info("now serving index %s", holder.version)
         elif holder.last_error:

@@ -1,8 +1,9 @@
 """``make_app(settings)``: the Faust app, its topics and tables, wired to the pipeline.
 
 One agent reads all user-keyed input topics so a user's reviews, chats, clicks and erasures are
-folded in arrival order on one partition; item-keyed state (affect, popularity) is fed through an
-internal repartition topic.
+folded in arrival order on one partition; item-keyed state (affect, popularity) is its own stage:
+aggregated deltas go through an internal item-keyed topic to the ``items`` table, whose whole
+changelog every worker reads into its board (``board_feed``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from stream.contract.topics import INPUT_KINDS, item_events_topic
 from stream.ports import ItemIndex, SentimentModel
 from stream.settings import Settings
 from stream.worker import agents, web
+from stream.worker.board_feed import BoardFeed
 from stream.worker.metrics import Metrics
 from stream.worker.pipeline import Outputs, Pipeline, model_threads
 from stream.worker.processor import Processor
@@ -35,6 +37,7 @@ class MoodstreamApp:
     items: Any
     user_events: Any
     item_updates: Any
+    board_feed: BoardFeed
 
 
 def make_app(
@@ -73,10 +76,11 @@ def make_app(
         erasures,
         {settings.topic(k): k for k in INPUT_KINDS},
     )
-    user_events, item_updates = agents.register(app, settings, pipeline, items, holder)
-    web.register(app, metrics, processor, users)
+    feed = BoardFeed(settings, items.changelog_topic.get_topic_name(), processor, metrics)
+    user_events, item_updates = agents.register(app, settings, pipeline, items, holder, feed)
+    web.register(app, metrics, processor, users, feed)
     return MoodstreamApp(
-        app, settings, metrics, processor, pipeline, users, items, user_events, item_updates
+        app, settings, metrics, processor, pipeline, users, items, user_events, item_updates, feed
     )
 
 

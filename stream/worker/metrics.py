@@ -15,7 +15,12 @@ class Metrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
-        r = self.registry
+        self._event_metrics(self.registry)
+        self._pipeline_metrics(self.registry)
+        self._item_stage_metrics(self.registry)
+
+    def _event_metrics(self, r: CollectorRegistry) -> None:
+        """What happened to the input events: folded, dead-lettered, dropped, recommended."""
         self.events = Counter(
             "moodstream_events_total", "valid events folded", ["kind"], registry=r
         )
@@ -37,6 +42,9 @@ class Metrics:
         self.recommendations = Counter(
             "moodstream_recommendations_total", "recommendations emitted", registry=r
         )
+
+    def _pipeline_metrics(self, r: CollectorRegistry) -> None:
+        """Latency, batching, the model and index served, and where the pipeline waits."""
         self.latency = Histogram(
             "moodstream_event_to_recommendation_seconds",
             "event time to emit",
@@ -64,11 +72,40 @@ class Metrics:
             "time spent folding, ranking and sending scored pieces",
             registry=r,
         )
-
         self.lag = Gauge(
             "moodstream_consumer_lag",
             "records of an input partition on the broker that this worker has not taken yet",
             ["topic", "partition"],
+            registry=r,
+        )
+
+    def _item_stage_metrics(self, r: CollectorRegistry) -> None:
+        """The item stage (README "Scale-out"): deltas out, deltas applied once, the board feed."""
+        self.item_deltas = Counter(
+            "moodstream_item_deltas_sent", "item deltas sent to the item-keyed topic", registry=r
+        )
+        self.item_messages = Counter(
+            "moodstream_item_messages_sent",
+            "item-keyed messages sent (one per item per flush)",
+            registry=r,
+        )
+        self.item_duplicates = Counter(
+            "moodstream_item_deltas_dropped",
+            "redelivered item deltas the item side had already applied",
+            registry=r,
+        )
+        self.board_freshness = Histogram(
+            "moodstream_board_freshness_seconds",
+            "item-state freshness: from folding an item's delta to its arrival on this board",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+            registry=r,
+        )
+        self.board_items = Gauge(
+            "moodstream_board_items", "items with state on this worker's board", registry=r
+        )
+        self.board_lag = Gauge(
+            "moodstream_board_lag_records",
+            "records of the items changelog not yet read into this worker's board",
             registry=r,
         )
 

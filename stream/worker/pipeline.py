@@ -1,7 +1,11 @@
 """The user-events pipeline: decode a batch, score its pieces on threads, fold them in order.
 
-The model scores batch n+1 while the event loop folds batch n. Events are acknowledged (their
-offsets become committable) only after they are folded, so a crash redelivers them.
+The model scores batch n+1 while the event loop folds batch n. Item deltas of the folded pieces
+are aggregated per item and flushed at most every ``item_flush_ms``: first the deltas (awaited
+until the broker has them), then the held-back user records, then the acknowledgements. So a
+user record on the changelog implies its events' deltas reached the item topic, and a crash at
+any point redelivers the events whose deltas may be missing; the item side drops the deltas it
+already applied (by source partition and offset, ``Processor.fold_item``).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import logging
 import os
 import time
 import weakref
+from collections.abc import Iterator, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +55,73 @@ class Outputs:
     item_events: faust.TopicT
 
 
+_GONE = object()  # a held-back deletion
+
+
+class HeldUsers(MutableMapping[Any, Any]):
+    """The ``users`` table with writes held back until the next item flush.
+
+    Reads see the held writes first. Each write remembers the event Faust must be told it
+    belongs to (its partition's store and changelog) and ``apply`` replays them in order."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+        self.held: dict[Any, tuple[Any, Any]] = {}
+
+    def __getitem__(self, key: Any) -> Any:
+        got = self.held.get(key)
+        if got is None:
+            return self.table[key]
+        if got[0] is _GONE:
+            raise KeyError(key)
+        return got[0]
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        got = self.held.get(key)
+        if got is None:
+            return self.table.get(key, default)
+        return default if got[0] is _GONE else got[0]
+
+    def __contains__(self, key: object) -> bool:
+        got = self.held.get(key)
+        if got is None:
+            return key in self.table
+        return got[0] is not _GONE
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        from faust.streams import _current_event
+
+        self.held.pop(key, None)  # keep the order of the last write
+        self.held[key] = (value, _current_event.get(None))
+
+    def __delitem__(self, key: Any) -> None:
+        from faust.streams import _current_event
+
+        self.held.pop(key, None)
+        self.held[key] = (_GONE, _current_event.get(None))
+
+    def __iter__(self) -> Iterator[Any]:
+        raise TypeError("held users are not iterated")
+
+    def __len__(self) -> int:
+        raise TypeError("held users are not counted")
+
+    def apply(self) -> int:
+        """Write the held records to the table (and so to its changelog); how many."""
+        from faust.streams import _current_event
+
+        held, self.held = self.held, {}
+        for key, (value, event) in held.items():
+            _current_event.set(event)
+            if value is _GONE:
+                if key in self.table:
+                    del self.table[key]
+            else:
+                self.table[key] = value
+        _current_event.set(None)
+        return len(held)
+
+
 class Pipeline:
     """Everything the user-events agent does between taking a batch and acknowledging it."""
 
@@ -69,7 +141,8 @@ class Pipeline:
         self.processor = processor
         self.metrics = metrics
         self.outputs = outputs
-        self.users = users
+        self.table = users
+        self.users = HeldUsers(users)
         self.erasures = erasures
         self.kind_of = kind_of
         self.coalescer = Coalescer(settings.recommend_interval_ms)
@@ -81,6 +154,9 @@ class Pipeline:
             max_workers=max(1, settings.score_threads), thread_name_prefix="moodstream-score"
         )
         self._crashing: set[asyncio.Future[None]] = set()
+        # Item deltas folded but not yet sent (item id -> value), and what waits on them.
+        self.pending_items: dict[str, dict[str, Any]] = {}
+        self.pending_acks: list[Any] = []
 
     async def run(self, stream: faust.StreamT) -> None:
         """The agent: decode a batch, hand its pieces to the scoring threads, go on."""
@@ -141,28 +217,85 @@ class Pipeline:
             crash.add_done_callback(self._crashing.discard)
 
     async def fold_pieces(self, stream: faust.StreamT, pieces: asyncio.Queue[Piece]) -> None:
+        loop = asyncio.get_running_loop()
+        every_s = self.settings.item_flush_ms / 1000
+        due: float | None = None  # when the held deltas must go out
+        # One get() outlives the timeouts: asyncio.wait_for could drop a piece that arrives
+        # just as it times out (Python 3.11), and a piece never acknowledged stalls a rebalance.
+        getter: asyncio.Future[Piece] | None = None
+        try:
+            while True:
+                if getter is None:
+                    getter = asyncio.ensure_future(pieces.get())
+                wait = None if due is None else max(due - loop.time(), 0.0)
+                await asyncio.wait({getter}, timeout=wait)
+                if not getter.done():
+                    await self.flush_items(stream)
+                    due = None
+                    continue
+                piece, getter = getter.result(), None
+                due = await self.fold_piece(stream, piece, due, every_s)
+        finally:
+            if getter is not None:
+                getter.cancel()
+
+    async def fold_piece(
+        self, stream: faust.StreamT, piece: Piece, due: float | None, every_s: float
+    ) -> float | None:
+        """Fold one piece; flush when the deltas are due; when the next flush is due."""
         clock = time.perf_counter
-        while True:
-            piece = await pieces.get()
-            began = clock()
-            scores = await piece.scores
-            scored = clock()
-            if piece.chunk:
-                await self.fold_and_send(piece.chunk, scores)
-            self.metrics.score_wait.inc(scored - began)
-            self.metrics.fold_time.inc(clock() - scored)
-            for event in piece.acks:
-                await stream.ack(event)
-            for d in piece.chunk:
-                await stream.ack(d.source)
+        loop = asyncio.get_running_loop()
+        began = clock()
+        scores = await piece.scores
+        scored = clock()
+        if piece.chunk:
+            await self.fold_and_send(piece.chunk, scores)
+        self.metrics.score_wait.inc(scored - began)
+        self.metrics.fold_time.inc(clock() - scored)
+        self.pending_acks.extend(piece.acks)
+        self.pending_acks.extend(d.source for d in piece.chunk)
+        if due is None:
+            due = loop.time() + every_s
+        if loop.time() >= due:
+            await self.flush_items(stream)
+            due = None
+        return due
+
+    async def flush_items(self, stream: Any) -> None:
+        """Send the held item deltas (one value per item) and wait until the broker has them;
+        then write the held user records and acknowledge the events folded so far."""
+        values, self.pending_items = self.pending_items, {}
+        sent_at = now_ms()
+        deliveries = []
+        for item_id, value in values.items():
+            value["sent"] = sent_at
+            key = item_id.encode()
+            deliveries.append(await self.outputs.item_events.send(key=key, value=value))
+        for delivery in deliveries:
+            if delivery is not None:
+                await delivery  # the broker acknowledged the delta
+        if values:
+            self.metrics.item_messages.inc(len(values))
+            self.metrics.item_deltas.inc(sum(len(v["events"]) for v in values.values()))
+        self.users.apply()
+        acks, self.pending_acks = self.pending_acks, []
+        for event in acks:
+            await stream.ack(event)
 
     async def fold_and_send(self, chunk: list[Decoded], scores: Any) -> None:
         outcome = self.processor.fold_batch(
             chunk, scores, self.users, now_ms(), enter, erasures=self.erasures
         )
         leave()
+        folded_at = now_ms()
         for item_id, item_event in outcome.item_events:
-            await self.outputs.item_events.send(key=item_id.encode(), value=item_event)
+            held = self.pending_items.get(item_id)
+            if held is None:
+                self.pending_items[item_id] = {**item_event, "since": folded_at}
+            else:
+                held["events"].extend(item_event["events"])
+                if item_event.get("pairs"):
+                    held.setdefault("pairs", []).extend(item_event["pairs"])
         for d, problem in outcome.rejected:
             await self.send_dead(problem, d.source)
         self.metrics.duplicates.inc(outcome.duplicates)

@@ -16,12 +16,9 @@ from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from stream.contract.records import Chat, Click, Erasure, Review
 from stream.core import dedup
 from stream.core.board import ItemBoard
-from stream.core.emotion import arousal_from_emotions, ekman_from_emotions
 from stream.core.neighbours import PairEvidence
 from stream.core.rank import RankParams
 from stream.core.state import (
@@ -33,15 +30,15 @@ from stream.core.state import (
     UserEvent,
     UserParams,
     UserState,
-    UserUpdate,
     fold_item,
     fold_item_pairs,
     fold_user,
     recommend_many,
 )
 from stream.errors import DeadLetter
-from stream.ports import EKMAN, EMOTIONS, ItemIndex, Scores, SentimentModel
+from stream.ports import EKMAN, ItemIndex, Scores, SentimentModel
 from stream.settings import Settings
+from stream.worker.item_events import add_pairs, affect_of, item_event, item_obs
 
 Table = MutableMapping[Any, Any]
 POPULAR_REFRESH_MS = 1000
@@ -243,8 +240,8 @@ class Processor:
             ):
                 item_id = str(event.item_id)
                 value = items.setdefault(item_id, {"item_id": item_id, "events": []})
-                value["events"].append(_item_event(d.kind, rec, event))
-            add_pairs(items, update)
+                value["events"].append(item_event(d.kind, d, event))
+            add_pairs(items, update, d)
             out.counts[d.kind] = out.counts.get(d.kind, 0) + 1
             out.triggers[rec.user_id] = (rec.event_id, rec.ts)
         for user_id, (state, window, last, erased_at) in held.items():
@@ -317,17 +314,52 @@ class Processor:
         raw = items.get(item_id)
         return ItemState() if raw is None else ItemState.from_dict(raw)
 
-    def fold_item(self, value: dict[str, Any], items: Table) -> None:
-        """Fold one item's events of a batch (``Outcome.item_events``) with one table write."""
+    def fold_item(self, value: dict[str, Any], items: Table, *, to_board: bool = True) -> int:
+        """Fold one item's deltas (``Outcome.item_events``, possibly several pieces' worth)
+        with one table write; returns how many were dropped as already applied.
+
+        A delta that names its source (``src``: input topic kind and partition, ``off``: the
+        input offset) is applied once: the record keeps the highest offset applied per source
+        (``hw``), written together with the state, so a redelivered delta is recognised after
+        a crash of either side. ``to_board=False``: the board is fed from the changelog instead
+        (the worker's ``BoardFeed``); a replay keeps its own board here."""
         item_id = value["item_id"]
-        state = self.item_state(item_id, items)
+        raw = items.get(item_id)
+        state = ItemState() if raw is None else ItemState.from_dict(raw)
+        hw: dict[str, int] = {} if raw is None else dict(raw.get("hw") or {})
+        dropped = 0
         for obs in value["events"]:
-            state, _ = fold_item(state, _item_obs(item_id, obs), self.item_params)
-        pairs = pair_evidence(item_id, value.get("pairs", ()))
+            src = obs.get("src")
+            if src is not None:
+                off = int(obs["off"])
+                if off <= hw.get(src, -1):
+                    dropped += 1
+                    continue
+                hw[src] = off
+            state, _ = fold_item(state, item_obs(item_id, obs), self.item_params)
+        applied = dict(hw)  # pairs are checked against the marks before this value
+        pairs = []
+        for t, w, ts, *where in value.get("pairs", ()):
+            if where:
+                src, off = str(where[0]), int(where[1])
+                if off <= applied.get(src, -1):
+                    dropped += 1
+                    continue
+                hw[src] = max(hw.get(src, -1), off)
+            pairs.append(PairEvidence(item_id, str(t), float(w), int(ts)))
         if pairs:
             state, _ = fold_item_pairs(state, pairs, self.item_params)
-        items[item_id] = state.to_dict()
-        self.board.put(item_id, state.affect, state.popularity, state.neighbours)
+        if dropped == len(value["events"]) + len(value.get("pairs", ())) and raw is not None:
+            return dropped  # nothing new: no write
+        record = state.to_dict()
+        if hw:
+            record["hw"] = hw
+        if value.get("since") is not None:
+            record["at"] = value["since"]  # when its oldest delta was folded: board freshness
+        items[item_id] = record
+        if to_board:
+            self.board.put(item_id, state.affect, state.popularity, state.neighbours)
+        return dropped
 
     # ------------------------------------------------------------------ recommend
     def popular(self, now_ms: int) -> list[tuple[str, float]]:
@@ -408,66 +440,3 @@ class Processor:
                 }
             )
         return out
-
-
-def affect_of(scores: Scores, row: int, text: str) -> tuple[float, tuple[float, ...], float, float]:
-    """Valence, Ekman mix, arousal and a confidence for one scored text."""
-    if not text.strip():
-        return 0.0, ekman_from_emotions([0.0] * len(EMOTIONS)), 0.0, 0.0
-    sentiment = scores.sentiment[row]
-    valence = float(sentiment[2] - sentiment[0])
-    probs = np.asarray(scores.emotions[row], dtype=np.float64).tolist()
-    confidence = float(np.max(sentiment))
-    return valence, ekman_from_emotions(probs), arousal_from_emotions(probs), confidence
-
-
-def add_pairs(items: dict[str, dict[str, Any]], update: UserUpdate) -> None:
-    """Add a fold's pair evidence to the item event of each ``source`` item, as
-    ``"pairs": [[target, weight, ts], ...]`` (no user id, as for the events)."""
-    for p in update.pairs:
-        value = items.setdefault(p.source, {"item_id": p.source, "events": []})
-        value.setdefault("pairs", []).append([p.target, p.weight, p.ts])
-
-
-def pair_evidence(item_id: str, rows: Sequence[Sequence[Any]]) -> list[PairEvidence]:
-    """The ``"pairs"`` of an item event back as ``PairEvidence`` from ``item_id``."""
-    return [PairEvidence(item_id, str(t), float(w), int(ts)) for t, w, ts in rows]
-
-
-def _item_event(kind: str, rec: Any, event: ReviewObs | ClickObs | ChatObs) -> dict[str, Any]:
-    # No user id: item state needs none, and an erased user's id must not live on in it.
-    value: dict[str, Any] = {"kind": kind, "ts": rec.ts}
-    if isinstance(event, ReviewObs):
-        value.update(valence=event.valence, rating=event.rating, confidence=event.confidence)
-    elif isinstance(event, ChatObs):
-        value.update(valence=event.valence, confidence=event.confidence)
-    else:
-        value["action"] = event.action
-    return value
-
-
-def _item_obs(item_id: str, value: dict[str, Any]) -> UserEvent:
-    if value["kind"] == "reviews":
-        return ReviewObs(
-            value.get("user_id", ""),
-            item_id,
-            value["valence"],
-            tuple([0.0] * len(EKMAN)),
-            0.0,
-            value.get("rating"),
-            value["ts"],
-            None,
-            value.get("confidence", 1.0),
-        )
-    if value["kind"] == "chats":
-        return ChatObs(
-            value.get("user_id", ""),
-            value["valence"],
-            tuple([0.0] * len(EKMAN)),
-            0.0,
-            value["ts"],
-            item_id,
-            None,
-            value.get("confidence", 1.0),
-        )
-    return ClickObs(value.get("user_id", ""), item_id, value["action"], 0, value["ts"])

@@ -12,13 +12,20 @@ from typing import Any
 import faust
 from prometheus_client import generate_latest
 
+from stream.worker.board_feed import BoardFeed
 from stream.worker.inspect import user_view
 from stream.worker.metrics import Metrics
 from stream.worker.pipeline import leave
 from stream.worker.processor import Processor
 
 
-def register(app: faust.App, metrics: Metrics, processor: Processor, users: Any) -> None:
+def register(
+    app: faust.App,
+    metrics: Metrics,
+    processor: Processor,
+    users: Any,
+    feed: BoardFeed | None = None,
+) -> None:
     async def metrics_page(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(metrics.registry), content_type="text/plain")
 
@@ -30,6 +37,7 @@ def register(app: faust.App, metrics: Metrics, processor: Processor, users: Any)
                 "model": model.version,
                 "index": processor.index.version,
                 "provider": provider_of(model),
+                "board": None if feed is None else feed.status(),
             }
         )
 

@@ -17,7 +17,7 @@ from stream.contract.records import Review
 from stream.errors import DatasetError
 from stream.offline.backtest.protocol import Protocol, iso_day, rebuild_times, warmup_time
 from stream.ports import Scores
-from stream.worker.processor import affect_of
+from stream.worker.item_events import affect_of
 
 REVIEWS_PER_ITEM = 8  # as `moodstream index build --reviews-per-item` (its default)
 

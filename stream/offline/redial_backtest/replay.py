@@ -38,7 +38,7 @@ from stream.offline.redial_backtest.variants import (
 )
 from stream.ports import ItemIndex
 from stream.settings import Settings
-from stream.worker.processor import affect_of
+from stream.worker.item_events import affect_of
 
 
 @dataclass(frozen=True)

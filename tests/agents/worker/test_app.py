@@ -3,6 +3,7 @@ decode -> processor -> send, with outbound sends captured."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,10 @@ async def test_user_events_agent_sends_recommendations_and_dead_letters(
     async with user_events.test_context() as agent:
         await put(agent, "moodstream.clicks.v1", b"{broken", 0)
         await put(agent, "moodstream.clicks.v1", json.dumps(good).encode(), 1)
+        for _ in range(250):  # the folding task sends on its own turn of the event loop
+            if any(name.endswith("recommendations.v1") for name, _ in sent):
+                break
+            await asyncio.sleep(0.02)
     assert sent, "nothing was sent"
     kinds = {name: value for name, value in sent}
     assert any(name.endswith("recommendations.v1") for name, _ in sent)
