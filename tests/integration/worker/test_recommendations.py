@@ -4,6 +4,7 @@ steers the ranking toward well-loved items (the default ranker's intent)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,20 @@ def latest(boot: str, s: Settings, trigger: str) -> dict[str, Any]:
     found = [v for _, v in recs if v["trigger_event_id"] == trigger]
     assert found, f"no recommendation triggered by {trigger}"
     return found[-1]
+
+
+def on_board(s: Settings, items: list[str], timeout: float = 30.0) -> None:
+    """Item state reaches the board a bounded delay after the reviews (README "Scale-out"):
+    wait until the items changelog has the items, then for the feed and the popular list."""
+    from tests.integration.faults.checker import read_changelog
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if set(items) <= set(run(read_changelog(s, "items"))):
+            time.sleep(1.5)  # the board feed's poll and the ranker's one-second popular cache
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"items not on the changelog after {timeout}s")
 
 
 def test_negative_reviews_push_a_category_out_and_a_positive_one_pulls_similar_items(
@@ -136,6 +151,7 @@ def test_sad_or_angry_chat_shifts_emotion_and_favours_well_loved_items(
             )
     run(produce(boot, s.topic("reviews"), reviews))
     latest(boot, s, reviews[-1]["event_id"])
+    on_board(s.replace(broker=boot), loved + panned)
     # Our user likes drums (views of other drum items) and is calm.
     views = [
         {
