@@ -65,6 +65,11 @@ class Metrics:
             registry=r,
         )
 
+        self.refetches = Gauge(
+            "moodstream_input_refetches",
+            "input partitions fetched again from a hole Faust's consumer left (a rebalance race)",
+            registry=r,
+        )
         self.lag = Gauge(
             "moodstream_consumer_lag",
             "records of an input partition on the broker that this worker has not taken yet",
