@@ -11,12 +11,14 @@ import faust
 from stream.contract.topics import INPUT_KINDS
 from stream.settings import Settings
 from stream.worker.board_feed import BoardFeed
+from stream.worker.consumer import PlainLogConsumer
 from stream.worker.pipeline import Pipeline
 from stream.worker.serving import IndexHolder
 
 log = logging.getLogger("moodstream.app")
 INDEX_POLL_S = 30.0
 LAG_POLL_S = 5.0
+HOLE_POLL_S = 2.0  # a hole must stand still for two looks before it is fetched again
 
 
 def register(
@@ -81,6 +83,15 @@ def _watch_lag(app: faust.App, pipeline: Pipeline, inputs: set[str]) -> None:
                 gauge.remove(*labels)
 
     app.timer(LAG_POLL_S)(measure_lag)
+
+    async def rewind_holes() -> None:
+        """Fetch again what a rebalance race left unread (``stream.worker.consumer``)."""
+        consumer = app.consumer
+        if isinstance(consumer, PlainLogConsumer):
+            consumer.rewind_holes()
+            pipeline.metrics.refetches.set(consumer.holes.refetched)
+
+    app.timer(HOLE_POLL_S)(rewind_holes)
 
 
 def _label_sets(gauge: Any) -> list[tuple[str, str]]:

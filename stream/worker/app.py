@@ -19,6 +19,7 @@ from stream.ports import ItemIndex, SentimentModel
 from stream.settings import Settings
 from stream.worker import agents, web
 from stream.worker.board_feed import BoardFeed
+from stream.worker.consumer import PlainLogApp
 from stream.worker.metrics import Metrics
 from stream.worker.pipeline import Outputs, Pipeline, model_threads
 from stream.worker.processor import Processor
@@ -88,7 +89,7 @@ def _faust_app(settings: Settings) -> faust.App:
     """The Faust app. Its web server binds ``--web-host`` (this machine by default) and serves
     only our pages: Faust's ``/table/...`` views would hand any user's state to whoever can
     reach the port, and ``/router/`` tells them which worker holds it."""
-    return faust.App(
+    return PlainLogApp(
         settings.app_id,
         broker=settings.broker,
         broker_credentials=faust_credentials(settings),

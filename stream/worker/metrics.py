@@ -72,6 +72,11 @@ class Metrics:
             "time spent folding, ranking and sending scored pieces",
             registry=r,
         )
+        self.refetches = Gauge(
+            "moodstream_input_refetches",
+            "input partitions fetched again from a hole Faust's consumer left (a rebalance race)",
+            registry=r,
+        )
         self.lag = Gauge(
             "moodstream_consumer_lag",
             "records of an input partition on the broker that this worker has not taken yet",

@@ -1,0 +1,192 @@
+"""The worker's Kafka consumer: Faust's own, minus the ways it skips input events.
+
+Every topic an agent of this app reads is a plain log (neither compacted nor written in
+transactions), so its offsets have no holes and each one must be folded or dead-lettered.
+Faust's consumer assumes holes can be real, and around a rebalance (the fetcher runs on between
+the revoke and the seek back to committed offsets: faust-streaming#216, #221) that loses events:
+
+- a jump in fetched offsets is counted as acknowledged (meant for compacted-away records);
+- its commit test lets the first unacknowledged offset through when the next one is acked;
+- a message fetched during a rebalance is skipped by the stream and never acknowledged;
+- the seek back after a rebalance leaves a partition with no committed offset (or offset 0)
+  where the fetcher was, past the events it dropped.
+
+Here a commit stops at the first offset not acknowledged, a jump is fetched again, a partition
+with nothing committed starts again at the log start, and a hole that stands still is fetched
+again (``rewind_holes``, on a timer). Events fetched twice are
+dropped by the fold's dedup window. A jump that is still there after it was fetched again is a
+real one (retention, transaction markers) and is let through as Faust would.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from faust.transport.drivers import aiokafka as faust_kafka
+from faust.types import TP, Message
+from faust.types.transports import TransportT
+
+log = logging.getLogger("moodstream.consumer")
+
+
+@dataclass
+class Partition:
+    """What the watch last saw of one partition, and what it did about it."""
+
+    committed: int | None = None
+    still: int = 0  # consecutive looks with the same committed offset and a hole after it
+    rewound_to: int | None = None  # the offset last fetched again (a jump that stays is real)
+
+
+@dataclass
+class Holes:
+    """The hole bookkeeping, kept apart from Faust's consumer so it can be tested alone."""
+
+    looks: int = 2  # looks a hole must stand still before it is fetched again
+    parts: dict[TP, Partition] = field(default_factory=dict)
+    pending: dict[TP, int] = field(default_factory=dict)  # partition -> offset to fetch again
+    refetched: int = 0
+
+    def on_jump(self, tp: TP, expected: int) -> bool:
+        """A fetched offset skipped ``expected``: fetch again from there (True), or let the
+        jump through (False) when it was already fetched again from there once."""
+        part = self.parts.setdefault(tp, Partition())
+        if part.rewound_to == expected:
+            part.rewound_to = None
+            return False
+        self.request(tp, expected)
+        return True
+
+    def look(self, tp: TP, committed: int | None, first_acked: int | None, in_flight: bool) -> None:
+        """One look at a partition: a hole is a committed offset that is neither acked nor
+        in flight while a later one is acked. Standing still ``looks`` times, it is refetched."""
+        part = self.parts.setdefault(tp, Partition())
+        hole = (
+            committed is not None
+            and first_acked is not None
+            and first_acked > committed
+            and not in_flight
+        )
+        if not hole or committed != part.committed:
+            part.committed, part.still = committed, (1 if hole else 0)
+            return
+        part.still += 1
+        if part.still >= self.looks and committed is not None:
+            self.request(tp, committed)
+            part.still = 0
+
+    def request(self, tp: TP, offset: int) -> None:
+        current = self.pending.get(tp)
+        self.pending[tp] = offset if current is None else min(current, offset)
+        self.parts.setdefault(tp, Partition()).rewound_to = self.pending[tp]
+
+    def take(self) -> dict[TP, int]:
+        pending, self.pending = self.pending, {}
+        self.refetched += len(pending)
+        return pending
+
+    def forget(self, keep: set[TP]) -> None:
+        """Drop what is known of partitions this worker no longer owns."""
+        for tp in [tp for tp in self.parts if tp not in keep]:
+            del self.parts[tp]
+        for tp in [tp for tp in self.pending if tp not in keep]:
+            del self.pending[tp]
+
+
+def first_hole(committed: int | None, acked: list[int]) -> int | None:
+    """The first offset a commit must stop at: ``committed`` when it is not acked itself
+    but a later one is (Faust's own test lets one such offset through)."""
+    if committed is None or not acked:
+        return None
+    return committed if min(acked) > committed else None
+
+
+class PlainLogConsumer(faust_kafka.Consumer):
+    """Faust's aiokafka consumer for topics whose offsets have no holes."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.holes = Holes()
+
+    def _new_offset(self, tp: TP) -> int | None:
+        committed = self._committed_offset[tp]
+        if first_hole(committed, self._acked[tp]) is not None and not self._gap[tp].overlaps(
+            committed
+        ):
+            return None  # wait for the missing offset (or its refetch)
+        result: int | None = super()._new_offset(tp)
+        return result
+
+    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
+        """Faust counts a jump as acknowledged; fetch it again instead, once."""
+        if self.holes.on_jump(tp, offset_from):
+            log.warning(
+                "input %s[%d]: offsets %d-%d skipped by the fetch, fetching them again",
+                tp.topic,
+                tp.partition,
+                offset_from,
+                offset_to - 1,
+            )
+            return
+        await super()._add_gap(tp, offset_from, offset_to - 1)  # never the message itself
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        """Seek the partitions to fetch again before the next fetch (between two fetches
+        no message of an older position can still be on its way to the streams)."""
+        for tp, offset in self.holes.take().items():
+            if tp in self.assignment():
+                await self.seek(tp, offset)
+        async for tp, message in super().getmany(timeout):
+            if tp in self.holes.pending:
+                continue  # fetched from before the seek that is coming
+            yield tp, message
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        """After a rebalance: every read partition at its committed offset, or at the log start
+        when there is none (aiokafka seeks only to offsets above 0)."""
+        committed = dict(await super().seek_to_committed())
+        fresh = [
+            tp
+            for tp, offset in committed.items()
+            if not offset and self.app.topics.acks_enabled_for(tp.topic)
+        ]
+        if fresh:
+            starts = await self.earliest_offsets(*fresh)
+            for tp in fresh:
+                start = starts.get(tp) or 0
+                await self._seek(tp, start)
+                committed[tp] = start
+        return committed
+
+    def rewind_holes(self) -> None:
+        """One look at every owned partition (a timer calls this)."""
+        owned = set(self.assignment())
+        self.holes.forget(owned)
+        in_flight: dict[TP, int] = {}
+        for message in list(self._unacked_messages):
+            if not message.acked:
+                low = in_flight.get(message.tp)
+                in_flight[message.tp] = message.offset if low is None else min(low, message.offset)
+        for tp in owned:
+            if not self.app.topics.acks_enabled_for(tp.topic):
+                continue
+            acked = self._acked[tp]
+            first_acked = min(acked) if acked else None
+            low = in_flight.get(tp)
+            busy = low is not None and (first_acked is None or low < first_acked)
+            self.holes.look(tp, self._committed_offset[tp], first_acked, busy)
+
+
+class PlainLogTransport(faust_kafka.Transport):
+    Consumer = PlainLogConsumer
+
+
+class PlainLogApp(faust.App):
+    """A Faust app whose agents' consumer is the ``PlainLogConsumer``."""
+
+    def _new_transport(self) -> TransportT:
+        return PlainLogTransport(self.conf.broker_consumer, self)
