@@ -1,7 +1,8 @@
-"""Two workers in one consumer group on the real broker: every worker's board holds every
-item's state (whichever worker's partitions its events came in on), and a worker SIGKILLed under
-load leaves its partitions to the other with no item delta lost or applied twice (item state
-held against a clean single-process replay of the same input topics)."""
+"""Several workers in one consumer group on the real broker: every worker's board holds every
+item's state (whichever worker's partitions its events came in on); a worker SIGKILLed under
+load leaves its partitions to the other, and a group scaled 1 -> 3 -> 1 mid-stream hands its
+partitions on, with no event or item delta lost or applied twice (user and item state held
+against a clean single-process replay of the same input topics)."""
 
 from __future__ import annotations
 
@@ -151,19 +152,9 @@ def _item_diff(want: dict[str, Any], got: dict[str, Any]) -> tuple[int, int, lis
     return lost, extra, differ
 
 
-def test_a_worker_killed_under_load_leaves_no_item_delta_lost_or_doubled(
-    kafka_broker: Any, make_rig: Any
-) -> None:
-    rig = make_rig(kafka_broker.url, kafka_broker.bootstrap, "memory://")
-    load = Load(read_ids(rig.settings.index_dir))
-    (_, p1), (w2, p2) = _two(rig)
-    _both_serving(rig, load, [p1, p2])
-    rig.send(load, load.events(0, 3))
-    rig.send(load, load.events(1, 3)[: USERS * 2])  # in flight when the signal lands
-    w2.stop(signal.SIGKILL)
-    rig.send(load, load.events(1, 3)[USERS * 2 :])
-    rig.send(load, load.events(2, 3))
-    _check(rig, load, "two workers, one SIGKILLed")  # users: 0 lost, 0 double-counted
+def _items_match_replay(rig: Rig, label: str) -> None:
+    """The items changelog reaches the item state a clean replay folds (no delta lost or
+    applied twice); its figures are printed either way."""
     want = _replay_items(rig.settings)
     assert want
     result: dict[str, Any] = {}
@@ -178,8 +169,44 @@ def test_a_worker_killed_under_load_leaves_no_item_delta_lost_or_doubled(
     finally:
         lost, extra, differ = result.get("diff", (None, None, []))
         print(
-            f"two workers, one SIGKILLed: {len(want)} items, {lost} deltas lost, {extra} extra, "
+            f"{label}: {len(want)} items, {lost} deltas lost, {extra} extra, "
             f"{len(differ)} items differ"
         )
+
+
+def test_a_worker_killed_under_load_leaves_no_item_delta_lost_or_doubled(
+    kafka_broker: Any, make_rig: Any
+) -> None:
+    rig = make_rig(kafka_broker.url, kafka_broker.bootstrap, "memory://")
+    load = Load(read_ids(rig.settings.index_dir))
+    (_, p1), (w2, p2) = _two(rig)
+    _both_serving(rig, load, [p1, p2])
+    rig.send(load, load.events(0, 3))
+    rig.send(load, load.events(1, 3)[: USERS * 2])  # in flight when the signal lands
+    w2.stop(signal.SIGKILL)
+    rig.send(load, load.events(1, 3)[USERS * 2 :])
+    rig.send(load, load.events(2, 3))
+    _check(rig, load, "two workers, one SIGKILLed")  # users: 0 lost, 0 double-counted
+    _items_match_replay(rig, "two workers, one SIGKILLed")
     dropped = _metric(p1, "moodstream_item_deltas_dropped_total")
     print(f"redelivered item deltas the survivor dropped: {dropped:.0f}")
+
+
+def test_scale_one_to_three_to_one_mid_stream(kafka_broker: Any, make_rig: Any) -> None:
+    """1 -> 3 -> 1 while events flow: user and item state both equal a clean replay."""
+    rig = make_rig(kafka_broker.url, kafka_broker.bootstrap, "memory://")
+    load = Load(read_ids(rig.settings.index_dir))
+    first = rig.worker("w1", web_port=free_port(), session_timeout_s=8)
+    first.start()
+    rig.send(load, load.events(0, 3))
+    joiners = [rig.worker(n, web_port=free_port(), session_timeout_s=8) for n in ("w2", "w3")]
+    for proc in joiners:
+        proc.start()  # 1 -> 3: two rebalances while events are in flight
+    rig.send(load, load.events(1, 3)[: USERS * 2])
+    time.sleep(3.0)
+    rig.send(load, load.events(1, 3)[USERS * 2 :])
+    for proc in joiners:
+        proc.stop(signal.SIGTERM)  # 3 -> 1
+    rig.send(load, load.events(2, 3))
+    _check(rig, load, "scale 1-3-1")
+    _items_match_replay(rig, "scale 1-3-1")
