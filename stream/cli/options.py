@@ -42,12 +42,21 @@ def users_option(help: str) -> Callable[[F], F]:
 
 
 def count_option(
-    flag: str, default: int | None, help: str, *, least: int = 1, dest: str | None = None
+    flag: str,
+    default: int | None,
+    help: str,
+    *,
+    least: int = 1,
+    dest: str | None = None,
+    env: bool = False,
 ) -> Callable[[F], F]:
-    """A whole number of at least ``least``; a default other than None shows in --help."""
+    """A whole number of at least ``least``; a default other than None shows in --help. With
+    ``env`` it falls back to ``MOODSTREAM_<FLAG>``, as the settings flags do (shown in --help)."""
     names = (flag,) if dest is None else (flag, dest)
-    shown: dict[str, Any] = {} if default is None else {"show_default": True}
-    return click.option(*names, type=click.IntRange(min=least), default=default, help=help, **shown)
+    extra: dict[str, Any] = {} if default is None else {"show_default": True}
+    if env:
+        extra.update(envvar=env_name(flag.lstrip("-").replace("-", "_")), show_envvar=True)
+    return click.option(*names, type=click.IntRange(min=least), default=default, help=help, **extra)
 
 
 def share_option(

@@ -1,6 +1,6 @@
-"""The live demo: a real broker, a real worker process, the simulator, and a terminal view.
+"""The live demo: a real broker, real worker processes, the simulator, and a terminal view.
 
-Everything shown is read back from Kafka and from the worker's /metrics endpoint: the view
+Everything shown is read back from Kafka and from each worker's /metrics endpoint: the view
 displays what the system did, nothing is computed on the side.
 """
 
@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from collections import Counter, deque
@@ -26,6 +22,7 @@ from rich.table import Table
 
 from stream.adapters.kafka import ensure_topics, make_consumer, make_producer
 from stream.contract.topics import ALL_KINDS
+from stream.devtools.demo_workers import DemoWorker, launch, stop_workers, worker_name
 from stream.errors import BrokerError
 from stream.settings import Settings
 from stream.sim.simulate import SimConfig, Simulation
@@ -44,6 +41,7 @@ class DemoRun:
     users: int
     bad_rate: float
     work_dir: Path
+    workers: tuple[Settings, ...] = ()  # each worker's settings; () = one, as the demo's own
 
     def sim_config(self, start_ms: int) -> SimConfig:
         """An endless stream starting now, its ids unique to this start (a rerun is not a dup)."""
@@ -58,6 +56,42 @@ class DemoRun:
         )
 
 
+def rate(samples: deque[tuple[float, float]]) -> float:
+    """Per second over the samples kept, from (monotonic time, counter) pairs; 0 until two."""
+    if len(samples) < 2:
+        return 0.0
+    (t0, n0), (t1, n1) = samples[0], samples[-1]
+    return max(n1 - n0, 0.0) / (t1 - t0) if t1 > t0 else 0.0
+
+
+@dataclass
+class WorkerView:
+    """One worker as its /metrics shows it: events folded (all kinds), their rate, board size."""
+
+    name: str
+    port: int
+    events: float = 0.0
+    board_items: float = 0.0
+    samples: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=20))
+
+    def observe(self, metrics: dict[str, float], now: float) -> None:
+        self.events = sum(v for k, v in metrics.items() if k.startswith("moodstream_events_total{"))
+        self.board_items = metrics.get("moodstream_board_items", self.board_items)
+        self.samples.append((now, self.events))
+
+    def events_per_s(self) -> float:
+        return rate(self.samples)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "port": self.port,
+            "events": self.events,
+            "events_per_s": round(self.events_per_s(), 1),
+            "board_items": self.board_items,
+        }
+
+
 @dataclass
 class DemoStats:
     """Counts and latencies the view and the summary JSON show."""
@@ -69,8 +103,7 @@ class DemoStats:
     dead: Counter[str] = field(default_factory=Counter)
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
     latest: dict[str, dict[str, Any]] = field(default_factory=dict)
-    worker_events: float = 0.0
-    rate_samples: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=20))
+    workers: list[WorkerView] = field(default_factory=list)
     provider: str = "?"
     model: str = "?"
     index: str = "?"
@@ -89,11 +122,13 @@ class DemoStats:
         ordered = sorted(self.latencies)
         return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
 
+    @property
+    def worker_events(self) -> float:
+        return sum(w.events for w in self.workers)
+
     def events_per_s(self) -> float:
-        if len(self.rate_samples) < 2:
-            return 0.0
-        (t0, n0), (t1, n1) = self.rate_samples[0], self.rate_samples[-1]
-        return (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
+        """The group's rate: each worker's own rate, summed (a worker's counter is its own)."""
+        return sum(w.events_per_s() for w in self.workers)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -109,6 +144,7 @@ class DemoStats:
                 "samples": len(self.latencies),
             },
             "events_per_s": round(self.events_per_s(), 1),
+            "workers": [w.summary() for w in self.workers],
             "provider": self.provider,
             "model_version": self.model,
             "index_version": self.index,
@@ -144,7 +180,26 @@ def render(stats: DemoStats, users: int = 6) -> Group:
             items,
         )
     footer = f"model {stats.model} · index {stats.index} · produced {sum(stats.produced.values())}"
-    return Group(Panel(head, title="moodstream demo"), table, footer)
+    top = Group(head, worker_table(stats.workers)) if len(stats.workers) > 1 else head
+    return Group(Panel(top, title="moodstream demo"), table, footer)
+
+
+def worker_table(workers: list[WorkerView]) -> Table:
+    """Per worker beside the totals: each folds only its own partitions' users, and each holds
+    the whole item board (its board items match the others')."""
+    table = Table("worker", "port", "events/s", "events", "board items", box=None, expand=False)
+    for w in workers:
+        table.add_row(
+            w.name,
+            str(w.port),
+            f"{w.events_per_s():.0f}",
+            f"{w.events:.0f}",
+            f"{w.board_items:.0f}",
+        )
+    total = sum(w.events for w in workers)
+    rate_all = sum(w.events_per_s() for w in workers)
+    table.add_row("[b]all[/b]", "", f"[b]{rate_all:.0f}[/b]", f"[b]{total:.0f}[/b]", "")
+    return table
 
 
 def _ms(value: float | None) -> str:
@@ -173,40 +228,39 @@ async def create_topics(settings: Settings) -> None:
     await ensure_topics(settings, names, settings.partitions, settings.replication)
 
 
-def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
-    from dataclasses import fields
-
-    env = dict(os.environ)
-    for f in fields(Settings):
-        env[f"MOODSTREAM_{f.name.upper()}"] = str(getattr(settings, f.name))
-    handle = log_path.open("ab")
-    return subprocess.Popen(
-        [sys.executable, "-c", "from stream.cli import main; main()", "worker"],
-        env=env,
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+async def wait_ready(worker: DemoWorker, timeout: float = 180.0) -> dict[str, Any]:
+    """The worker's /health once it answers; a worker that exits first says why, in one line."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        failure = worker.failure()
+        if failure is not None:
+            raise BrokerError(failure)
+        try:
+            return fetch_health(worker.settings.web_port)
+        except OSError:
+            await asyncio.sleep(0.5)
+    raise BrokerError(
+        f"{worker_name(worker.settings)} did not answer /health within {timeout:.0f}s "
+        f"(log {worker.log_path})"
     )
 
 
-def last_line(log_path: Path) -> str:
-    """The worker's last log line (its own ``moodstream: error:`` line when it refused)."""
-    lines = log_path.read_text("utf-8", "replace").strip().splitlines() or ["(empty log)"]
-    return lines[-1].removeprefix("moodstream: error: ") + f" (log: {log_path})"
-
-
-async def wait_ready(
-    port: int, proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 180.0
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise BrokerError(f"the worker exited ({proc.returncode}): {last_line(log_path)}")
-        try:
-            return fetch_health(port)
-        except OSError:
-            await asyncio.sleep(0.5)
-    raise BrokerError(f"the worker did not answer /health within {timeout:.0f}s (log {log_path})")
+async def start_all(
+    each: list[Settings], work_dir: Path
+) -> tuple[list[DemoWorker], dict[str, Any]]:
+    """Start the workers and wait until each answers /health; returns them and the first's
+    health. The first starts alone: it builds the demo index the others then find cached."""
+    alone = len(each) == 1
+    workers = [launch(each[0], work_dir, alone=alone)]
+    try:
+        health = await wait_ready(workers[0])
+        workers += [launch(s, work_dir, alone=alone) for s in each[1:]]
+        for worker in workers[1:]:
+            await wait_ready(worker)
+    except BaseException:
+        stop_workers(workers)
+        raise
+    return workers, health
 
 
 async def produce_simulation(
@@ -257,28 +311,28 @@ async def consume_outputs(settings: Settings, stats: DemoStats, stop: asyncio.Ev
         await consumer.stop()
 
 
-async def poll_metrics(port: int, stats: DemoStats, stop: asyncio.Event) -> None:
+async def poll_metrics(stats: DemoStats, stop: asyncio.Event) -> None:
+    """Every half second, each worker's /metrics into its row (a worker not answering keeps its
+    last numbers)."""
     while not stop.is_set():
-        try:
-            metrics = await asyncio.to_thread(fetch_metrics, port)
-            total = sum(v for k, v in metrics.items() if k.startswith("moodstream_events_total{"))
-            stats.worker_events = total
-            stats.rate_samples.append((time.monotonic(), total))
-        except OSError:
-            pass
+        for view in stats.workers:
+            try:
+                metrics = await asyncio.to_thread(fetch_metrics, view.port)
+            except OSError:
+                continue
+            view.observe(metrics, time.monotonic())
         await asyncio.sleep(0.5)
 
 
 async def run_demo(settings: Settings, run: DemoRun, *, live: bool = True) -> DemoStats:
-    """Worker + simulator + view until ``run.duration`` passes or Ctrl-C; returns the stats."""
+    """Workers + simulator + view until ``run.duration`` passes or Ctrl-C; returns the stats.
+    ``run.workers`` holds each worker's settings (see ``worker_settings``)."""
     await create_topics(settings)
     run.work_dir.mkdir(parents=True, exist_ok=True)
-    log_path = run.work_dir / "worker.log"
-    proc = start_worker(settings, log_path)
-    stats = DemoStats()
+    workers, health = await start_all(list(run.workers) or [settings], run.work_dir)
+    stats = DemoStats(workers=[WorkerView(w.name, w.settings.web_port) for w in workers])
     stop = asyncio.Event()
     try:
-        health = await wait_ready(settings.web_port, proc, log_path)
         stats.provider, stats.model, stats.index = (
             health["provider"],
             health["model"],
@@ -287,7 +341,7 @@ async def run_demo(settings: Settings, run: DemoRun, *, live: bool = True) -> De
         stats.started = time.monotonic()
         tasks = [
             asyncio.create_task(consume_outputs(settings, stats, stop)),
-            asyncio.create_task(poll_metrics(settings.web_port, stats, stop)),
+            asyncio.create_task(poll_metrics(stats, stop)),
         ]
         await asyncio.sleep(1.0)  # let the output consumer join before events flow
         tasks.append(asyncio.create_task(produce_simulation(settings, stats, run, stop)))
@@ -298,19 +352,13 @@ async def run_demo(settings: Settings, run: DemoRun, *, live: bool = True) -> De
             while deadline is None or time.monotonic() < deadline:
                 await asyncio.sleep(0.25)
                 view.update(render(stats))
-                if proc.poll() is not None:
-                    raise BrokerError(
-                        f"the worker exited ({proc.returncode}): {last_line(log_path)}"
-                    )
+                failure = next((f for w in workers if (f := w.failure())), None)
+                if failure is not None:
+                    raise BrokerError(failure)
         await asyncio.sleep(1.5)  # let the last recommendations arrive
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         stop.set()
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_workers(workers)
     return stats

@@ -125,7 +125,25 @@ def test_gpu_worker_reserves_a_gpu_only_when_asked(services: dict[str, dict[str,
     (device,) = gpu["deploy"]["resources"]["reservations"]["devices"]
     assert device["driver"] == "nvidia" and "gpu" in device["capabilities"]
     assert gpu["build"]["args"]["EXTRAS"] == "gpu"
-    assert "deploy" not in services["worker"] and "profiles" not in services["worker"]
+    assert "resources" not in services["worker"]["deploy"] and "profiles" not in services["worker"]
+
+
+def test_workers_scale_out_in_one_consumer_group(services: dict[str, dict[str, Any]]) -> None:
+    """``docker compose up`` starts several worker replicas: one environment for all of them,
+    so nothing in it may be unique to one (a host port, a static-membership instance id), and
+    no more replicas than the topics have partitions (a replica beyond that owns nothing)."""
+    worker = services["worker"]
+    replicas = worker["deploy"]["replicas"]
+    assert isinstance(replicas, int) and replicas >= 2
+    env = worker["environment"]
+    assert "ports" not in worker and "container_name" not in worker
+    assert "MOODSTREAM_INSTANCE_ID" not in env and "MOODSTREAM_APP_ID" not in env  # one group
+    default_partitions = re.fullmatch(
+        r"\$\{MOODSTREAM_PARTITIONS:-(\d+)\}", env["MOODSTREAM_PARTITIONS"]
+    )
+    assert default_partitions is not None
+    assert replicas <= int(default_partitions.group(1))
+    assert services["topics"]["environment"]["PARTITIONS"] == env["MOODSTREAM_PARTITIONS"]
 
 
 def test_dockerfile_copies_what_exists_and_runs_the_worker() -> None:
