@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stream.contract.records import Chat, Click, Erasure, Review
-from stream.core import dedup
+from stream.core import applied, dedup
 from stream.core.board import ItemBoard
 from stream.core.neighbours import PairEvidence
 from stream.core.rank import RankParams
@@ -319,41 +319,42 @@ class Processor:
         with one table write; returns how many were dropped as already applied.
 
         A delta that names its source (``src``: input topic kind and partition, ``off``: the
-        input offset) is applied once: the record keeps the highest offset applied per source
-        (``hw``), written together with the state, so a redelivered delta is recognised after
-        a crash of either side. ``to_board=False``: the board is fed from the changelog instead
-        (the worker's ``BoardFeed``); a replay keeps its own board here."""
+        input offset) is applied once: the record keeps the offsets applied per source as a few
+        ranges (``stream.core.applied``), written together with the state, so a redelivered
+        delta is recognised after a crash of either side, and a refetched gap is still let in.
+        ``to_board=False``: the board is fed from the changelog instead (the worker's
+        ``BoardFeed``); a replay keeps its own board here."""
         item_id = value["item_id"]
         raw = items.get(item_id)
         state = ItemState() if raw is None else ItemState.from_dict(raw)
-        hw: dict[str, int] = {} if raw is None else dict(raw.get("hw") or {})
+        marks = {} if raw is None else applied.from_record(raw)
+        before = {src: [list(r) for r in ranges] for src, ranges in marks.items()}
         dropped = 0
         for obs in value["events"]:
             src = obs.get("src")
             if src is not None:
                 off = int(obs["off"])
-                if off <= hw.get(src, -1):
+                if applied.contains(marks.get(src, []), off):
                     dropped += 1
                     continue
-                hw[src] = off
+                marks[src] = applied.add(marks.get(src, []), off)
             state, _ = fold_item(state, item_obs(item_id, obs), self.item_params)
-        applied = dict(hw)  # pairs are checked against the marks before this value
         pairs = []
         for t, w, ts, *where in value.get("pairs", ()):
-            if where:
+            if where:  # checked against the marks before this value: its deltas share them
                 src, off = str(where[0]), int(where[1])
-                if off <= applied.get(src, -1):
+                if applied.contains(before.get(src, []), off):
                     dropped += 1
                     continue
-                hw[src] = max(hw.get(src, -1), off)
+                marks[src] = applied.add(marks.get(src, []), off)
             pairs.append(PairEvidence(item_id, str(t), float(w), int(ts)))
         if pairs:
             state, _ = fold_item_pairs(state, pairs, self.item_params)
         if dropped == len(value["events"]) + len(value.get("pairs", ())) and raw is not None:
             return dropped  # nothing new: no write
         record = state.to_dict()
-        if hw:
-            record["hw"] = hw
+        if marks:
+            record["applied"] = marks
         if value.get("since") is not None:
             record["at"] = value["since"]  # when its oldest delta was folded: board freshness
         items[item_id] = record

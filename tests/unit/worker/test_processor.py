@@ -267,7 +267,7 @@ def sourced(d: Decoded, partition: int, offset: int) -> Decoded:
 
 def test_item_deltas_name_their_source_and_are_applied_once(processor: Processor) -> None:
     """A redelivered delta (same source partition and offset) is dropped by the item side, also
-    when it arrives merged with new ones, and the high-water marks travel in the record."""
+    when it arrives merged with new ones, and the applied offsets travel in the record."""
     processor = Processor(processor.settings, processor.model, processor.index)
     batch = [
         sourced(review(f"r{i}", f"fan{i}", "item-5", "wonderful, I love it", 1000 + i, 5), 0, i)
@@ -284,7 +284,7 @@ def test_item_deltas_name_their_source_and_are_applied_once(processor: Processor
     ]
     once: dict[str, Any] = {}
     assert processor.fold_item(value, once) == 0
-    assert once[item_id]["hw"] == {"reviews:0": 3, "clicks:1": 7}
+    assert once[item_id]["applied"] == {"reviews:0": [[0, 3]], "clicks:1": [[7, 7]]}
     twice = dict(once)
     assert processor.fold_item(value, twice) == 5  # all of it again: nothing applied
     assert twice == once
@@ -312,3 +312,24 @@ def test_held_user_writes_reach_the_table_only_when_applied() -> None:
     assert held.apply() == 2
     assert table == {"kept": {"x": 2}, "new": {"x": 3}}
     assert held.apply() == 0
+
+
+def test_a_refetched_gap_is_applied_after_later_offsets(processor: Processor) -> None:
+    """Offsets the consumer fetches again after a rebalance race arrive after later ones: they
+    are new, not redeliveries; an older record's high-water mark still counts as applied."""
+    processor = Processor(processor.settings, processor.model, processor.index)
+
+    def delta(offset: int) -> dict[str, Any]:
+        d = sourced(click(f"k{offset}", "u", "item-5", "purchase", 2000 + offset), 1, offset)
+        return processor.fold_batch([d], processor.score([d]), {}, now_ms=0).item_events[0][1]
+
+    items: dict[str, Any] = {}
+    for offset in (0, 1, 2, 6, 7):
+        assert processor.fold_item(delta(offset), items) == 0
+    assert items["item-5"]["applied"] == {"clicks:1": [[0, 2], [6, 7]]}
+    assert processor.fold_item(delta(4), items) == 0  # the gap: applied
+    assert processor.fold_item(delta(4), items) == 1  # and only once
+    assert processor.item_state("item-5", items).popularity.count == 6
+    old = {k: v for k, v in items["item-5"].items() if k != "applied"}
+    legacy = {"item-5": {**old, "hw": {"clicks:1": 7}}}
+    assert processor.fold_item(delta(5), legacy) == 1
