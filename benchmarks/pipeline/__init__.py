@@ -2,7 +2,8 @@
 
     .venv/bin/python -m benchmarks.pipeline [--quick] [--profile auto|always|never]
         [--blas-check auto|always|never] [--reviews sim|amazon] [--set batch_wait_ms=10 ...]
-        [--worker-env OPENBLAS_NUM_THREADS=1 ...] [--only ceiling,mixed,clicks,latency,memory]
+        [--worker-env OPENBLAS_NUM_THREADS=1 ...]
+        [--only ceiling,mixed,floor,clicks,clicks2,latency,memory]
 
 One run (about 8 minutes; ``--quick`` about 4) measures, with the int8 model on the CPU:
 
@@ -15,7 +16,14 @@ One run (about 8 minutes; ``--quick`` about 4) measures, with the int8 model on 
    subprocess starts; its ``/metrics`` are scraped every 0.2 s. Sustained rate = events folded
    between the 10% and 90% marks (or the phase's time cap) / time between them. Texts/s inside
    the pipeline vs the ceiling.
-3. ``clicks``: the same for clicks only. Below the target, diagnostics follow: cProfile of a
+3. ``floor``: ``benchmarks/floor.py``'s ``table_send`` Faust worker (consume, a 2 KB table write
+   and a 1 KB send per event, no moodstream code) drains the clicks topic of the next phase on
+   the same broker: the framework floor of this run (``benchmarks/pipeline/scale.py``).
+   ``clicks``: the same clicks drained by a worker; its events/s over the floor's is the ratio
+   the scale-out issue sets (>= 0.65); the item-state freshness p99 of its board (the
+   ``moodstream_board_freshness_seconds`` histogram) at that sustained rate (<= 2 s).
+   ``clicks2``: the same clicks drained by two workers of one consumer group, summed and per
+   worker. Below the clicks target, diagnostics follow: cProfile of a
    second worker on the same topics (switched on at the 5% mark for <= 30 s; wall clock of the
    event loop thread), and the ``Processor`` alone without Kafka or Faust, each step timed.
 4. ``latency``: a fresh worker with ``recommend_interval_ms=0``; events paced at half the mixed

@@ -29,6 +29,8 @@ REVIEWS_ZIP = (
 TARGETS = {
     "pipeline_vs_ceiling": 0.70,
     "clicks_events_per_s": 3000.0,
+    "clicks_vs_floor": 0.65,  # issue 12: of the floor's table_send rate, same run (goal 0.8)
+    "board_freshness_p99_s": 2.0,
     "latency_p99_ms": 250.0,
     "state_bytes_beyond_taste": 2048.0,
 }

@@ -11,6 +11,7 @@ from typing import Any
 
 from benchmarks.common import Worker, machine_cpu_s, metric_sum, proc_cpu_s, proc_rss_mib, scrape
 from benchmarks.pipeline.config import PROGRESS, WORK, WORKER_ENV, env_of, log
+from benchmarks.pipeline.freshness import board_freshness
 from benchmarks.pipeline.measure import summarize
 from stream.settings import Settings
 
@@ -107,8 +108,10 @@ def drain(
     label: str,
     profile_to: Path | None = None,
     extra_env: dict[str, str] | None = None,
+    freshness: bool = False,
 ) -> dict[str, Any]:
-    """Start a worker on pre-produced topics and follow its progress until all are folded."""
+    """Start a worker on pre-produced topics and follow its progress until all are folded;
+    with ``freshness``, the p99 of its board's item-state freshness once its board settled."""
     code = (
         PROFILE_CODE.format(path=str(profile_to))
         if profile_to is not None
@@ -130,8 +133,11 @@ def drain(
                 if profile_to.exists():
                     break
                 time.sleep(0.1)
+        fresh = board_freshness(settings.web_port) if freshness else None
     finally:
         worker.stop()
     out = summarize(samples, expected)
+    if fresh is not None:
+        out["freshness"] = fresh
     out["ready_s"] = round(ready_s, 1)
     return out

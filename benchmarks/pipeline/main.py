@@ -55,7 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m benchmarks.pipeline", description=doc.split("\n")[0]
     )
     parser.add_argument("--quick", action="store_true", help="small sizes (about 3 minutes)")
-    parser.add_argument("--only", default="ceiling,mixed,clicks,latency,memory")
+    parser.add_argument(
+        "--only",
+        default="ceiling,mixed,floor,clicks,clicks2,latency,memory",
+        help="phases, comma-separated (they run in this order whatever the order given)",
+    )
     parser.add_argument(
         "--profile",
         choices=("auto", "always", "never"),
@@ -198,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "ceiling" in only:
         run_ceiling(result, base, plan, mixed_events)
     index_dir = prepare_index(base)
-    if only & {"mixed", "clicks", "latency"}:
+    if only & {"mixed", "floor", "clicks", "clicks2", "latency"}:
         from benchmarks.pipeline.phases import run_broker_phases
 
         run_broker_phases(result, only, base, plan, run_id, mixed_events, index_dir, args)

@@ -8,9 +8,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import ROOT
 
-def summarize(samples: list[dict[str, Any]], expected: int) -> dict[str, Any]:
-    """Rates between the 10% and 90% marks (the steady part) and over the whole drain."""
+STREAM = f"{ROOT}/stream/"  # the measured tree's own code (a worktree's, not the editable's)
+
+
+def steady(samples: list[dict[str, Any]], expected: int) -> tuple[int, int] | None:
+    """Indices of the samples at the 10% and 90% marks (the last sample if 90% was not reached);
+    None before the 10% mark."""
 
     def first_at(frac: float) -> int | None:
         for i, s in enumerate(samples):
@@ -20,11 +25,20 @@ def summarize(samples: list[dict[str, Any]], expected: int) -> dict[str, Any]:
 
     i10 = first_at(0.10)
     i90 = first_at(0.90)
-    complete = samples[-1]["total"] >= expected
     if i10 is None:
-        return {"complete": False, "folded": samples[-1]["total"], "expected": expected}
+        return None
     if i90 is None or i90 <= i10:
         i90 = len(samples) - 1
+    return i10, i90
+
+
+def summarize(samples: list[dict[str, Any]], expected: int) -> dict[str, Any]:
+    """Rates between the 10% and 90% marks (the steady part) and over the whole drain."""
+    marks = steady(samples, expected)
+    complete = samples[-1]["total"] >= expected
+    if marks is None:
+        return {"complete": False, "folded": samples[-1]["total"], "expected": expected}
+    i10, i90 = marks
     a, b = samples[i10], samples[i90]
     dt = b["t"] - a["t"]
     rate = (b["total"] - a["total"]) / dt if dt > 0 else float("nan")
@@ -82,7 +96,7 @@ def profile_report(path: Path, top: int = 25) -> dict[str, Any]:
     def where(key: tuple[str, int, str]) -> str:
         filename, line, func = key
         short = filename
-        for marker in ("site-packages/", "/work/main/", "lib/python3.11/"):
+        for marker in ("site-packages/", f"{ROOT}/", "lib/python3.11/"):
             if marker in filename:
                 short = filename.split(marker, 1)[1]
                 break
@@ -91,8 +105,8 @@ def profile_report(path: Path, top: int = 25) -> dict[str, Any]:
     def package(filename: str) -> str:
         if filename == "~":
             return "builtins/C"
-        if "/work/main/stream/" in filename:
-            return "stream." + filename.split("/work/main/stream/", 1)[1].removesuffix(".py")
+        if STREAM in filename:
+            return "stream." + filename.split(STREAM, 1)[1].removesuffix(".py")
         if "site-packages/" in filename:
             return filename.split("site-packages/", 1)[1].split("/", 1)[0]
         if "lib/python3.11/" in filename:
@@ -109,9 +123,9 @@ def profile_report(path: Path, top: int = 25) -> dict[str, Any]:
         }
         for k, v in by_own
     ]
-    ours = sorted(
-        ((k, v) for k, v in raw.items() if "/work/main/stream/" in k[0]), key=lambda kv: -kv[1][3]
-    )[:top]
+    ours = sorted(((k, v) for k, v in raw.items() if STREAM in k[0]), key=lambda kv: -kv[1][3])[
+        :top
+    ]
     inclusive = [
         {
             "function": where(k),

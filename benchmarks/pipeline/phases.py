@@ -105,17 +105,25 @@ def profile_clicks(
     return out
 
 
+def clicks_below(run: dict[str, Any], floor: float | None) -> bool:
+    """Below target: under 0.65 of the floor's table_send rate (without a floor, 3000/s)."""
+    rate = run.get("events_per_s", 0)
+    if floor:
+        return bool(rate / floor < TARGETS["clicks_vs_floor"])
+    return bool(rate < TARGETS["clicks_events_per_s"])
+
+
 def run_clicks(
-    broker: Any, base: Settings, plan: Plan, run_id: str, index_dir: Path, args: Any
-) -> dict[str, Any]:
-    """Clicks-only drain; below target also: the same with OPENBLAS_NUM_THREADS=1, cProfile of
-    both, and the Processor alone (no Kafka, no Faust) with both BLAS settings."""
+    broker: Any, s: Settings, clicks: list[Any], plan: Plan, run_id: str, index_dir: Path,
+    args: Any, floor: float | None,
+) -> dict[str, Any]:  # fmt: skip
+    """Clicks-only drain of the produced ``clicks`` (with the board's freshness); below target
+    also: the same with OPENBLAS_NUM_THREADS=1, cProfile of both, and the Processor alone (no
+    Kafka, no Faust) with both BLAS settings."""
     out: dict[str, Any] = {}
-    clicks = make_events(plan.click_events, plan.users, "clicks=1", f"ck{run_id}-", args.reviews)
-    s = worker_settings(base, f"bp{run_id}ck", WORK, broker=broker.url)
-    out["clicks"] = drain_phase(broker, s, clicks, plan.phase_cap_s, "clicks")
+    out["clicks"] = drain(broker, s, len(clicks), plan.phase_cap_s, "clicks", freshness=True)
     log(f"clicks: {json.dumps(out['clicks'])}")
-    below = out["clicks"].get("events_per_s", 0) < TARGETS["clicks_events_per_s"]
+    below = clicks_below(out["clicks"], floor)
     blas1 = {"OPENBLAS_NUM_THREADS": "1"}
     variants: list[tuple[str, dict[str, str]]] = [("default", {})]
     if blas_wanted(args, below):
@@ -176,9 +184,34 @@ def run_broker_phases(
         if "mixed" in only:
             ceiling = result.get("ceiling", {}).get("texts_per_s_median")
             result.update(run_mixed(broker, base, plan, run_id, mixed_events, ceiling, args))
-        if "clicks" in only:
-            result.update(run_clicks(broker, base, plan, run_id, index_dir, args))
+        if only & {"floor", "clicks", "clicks2"}:
+            run_click_phases(result, only, broker, base, plan, run_id, index_dir, args)
         if "latency" in only:
             mixed_rate = result.get("mixed", {}).get("events_per_s")
             rate = args.latency_rate or (0.5 * mixed_rate if mixed_rate else 100.0)
             result["latency"] = run_latency(broker, base, plan, run_id, rate, args.reviews)
+
+
+def run_click_phases(
+    result: dict[str, Any], only: set[str], broker: Any, base: Settings, plan: Plan, run_id: str,
+    index_dir: Path, args: Any,
+) -> None:  # fmt: skip
+    """floor, clicks and clicks2 on the same clicks; floor and clicks on the very same topic."""
+    from benchmarks.pipeline.scale import ratios, run_clicks2, run_floor
+
+    clicks = make_events(plan.click_events, plan.users, "clicks=1", f"ck{run_id}-", args.reviews)
+    s = worker_settings(base, f"bp{run_id}ck", WORK, broker=broker.url)
+    if only & {"floor", "clicks"}:
+        asyncio.run(create_topics(broker.bootstrap, s))
+        produce_s = asyncio.run(produce(broker.bootstrap, s, clicks))
+        log(f"clicks: produced {len(clicks)} events in {produce_s:.1f} s")
+    if "floor" in only:
+        result["floor"] = run_floor(broker, s, len(clicks), run_id)
+    floor = result.get("floor", {}).get("table_send", {}).get("steady_events_per_s")
+    if "clicks" in only:
+        result.update(run_clicks(broker, s, clicks, plan, run_id, index_dir, args, floor))
+    if "clicks2" in only:
+        result["clicks2"] = run_clicks2(broker, base, plan, run_id, clicks)
+        log(f"clicks2: {json.dumps(result['clicks2'])}")
+    result["ratios"] = ratios(result)
+    log(f"ratios: {json.dumps(result['ratios'])}")

@@ -15,6 +15,12 @@ def verdicts(r: dict[str, Any]) -> dict[str, str]:
          "pipeline_vs_ceiling", True),
         ("clicks-only events/s", r.get("clicks", {}).get("events_per_s"),
          "clicks_events_per_s", True),
+        ("clicks-only events/s vs floor table_send (same run)",
+         r.get("ratios", {}).get("clicks_vs_floor_table_send"), "clicks_vs_floor", True),
+        ("item-state freshness p99 s (clicks, 1 worker)", _p99(r.get("clicks")),
+         "board_freshness_p99_s", False),
+        ("item-state freshness p99 s (clicks2, slowest board)", _p99(r.get("clicks2")),
+         "board_freshness_p99_s", False),
         ("latency p99 ms (worker)", r.get("latency", {}).get("worker_latency_ms", {}).get("p99"),
          "latency_p99_ms", False),
         ("latency p99 ms (end to end)", r.get("latency", {}).get("end_to_end_ms", {}).get("p99"),
@@ -37,6 +43,15 @@ def verdicts(r: dict[str, Any]) -> dict[str, str]:
             "met" if ok else "MISSED"
         )
     return out
+
+
+def _p99(run: dict[str, Any] | None) -> float | None:
+    """The freshness p99 estimate of a run's board (the slowest board of a group)."""
+    if not run:
+        return None
+    boards = run.get("freshness_per_worker") or [run.get("freshness") or {}]
+    values = [b["p99"]["estimate"] for b in boards if b.get("p99")]
+    return max(values) if values else None
 
 
 Rows = list[tuple[str, str]]
@@ -113,6 +128,48 @@ def _clicks_rows(r: dict[str, Any]) -> Rows:
     return rows
 
 
+def _fresh(board: dict[str, Any]) -> str:
+    p50, p99 = board.get("p50"), board.get("p99")
+    if not p99 or not p50:
+        return "no records"
+    return (
+        f"{p50['estimate']} / {p99['estimate']} s (p99 <= {p99['at_most']:g} s; "
+        f"{board['count']} records)"
+    )
+
+
+def _scale_rows(r: dict[str, Any]) -> Rows:
+    """Floor, its ratio, the two-worker group and the boards' freshness."""
+    rows: Rows = []
+    fl = r.get("floor", {}).get("table_send")
+    if fl:
+        cpu = fl["cpu"]
+        rows += [
+            ("floor table_send (Faust alone, same clicks): events/s",
+             f"{fl['steady_events_per_s']}"),
+            ("floor: Faust worker / broker / others cores", f"{cpu['floor_worker_cores']} / "
+             f"{cpu['broker_cores']} / {cpu['others_cores']}"),
+        ]  # fmt: skip
+    ratio = r.get("ratios", {})
+    if "clicks_vs_floor_table_send" in ratio:
+        rows.append(("clicks-only vs floor table_send", f"{ratio['clicks_vs_floor_table_send']}"))
+    if r.get("clicks", {}).get("freshness"):
+        rows.append(("clicks: item-state freshness p50 / p99", _fresh(r["clicks"]["freshness"])))
+    k2 = r.get("clicks2")
+    if k2 and "events_per_s" in k2:
+        per = " + ".join(f"{v}" for v in k2.get("events_per_s_per_worker") or [])
+        rows += [
+            ("clicks, 2 workers in one group: sustained events/s", f"{k2['events_per_s']} ({per})"),
+            ("clicks2: 2 workers vs 1", f"{ratio.get('clicks2_vs_clicks', 'n/a')}"),
+            ("clicks2: per worker vs floor table_send",
+             f"{ratio.get('clicks2_per_worker_vs_floor_table_send', 'n/a')}"),
+            _cores_row("clicks2 (both workers)", k2),
+        ]  # fmt: skip
+        for i, board in enumerate(k2.get("freshness_per_worker", []), 1):
+            rows.append((f"clicks2: worker {i} item-state freshness p50 / p99", _fresh(board)))
+    return rows
+
+
 def _latency_memory_rows(r: dict[str, Any]) -> Rows:
     rows: Rows = []
     lt = r.get("latency")
@@ -148,7 +205,7 @@ def _latency_memory_rows(r: dict[str, Any]) -> Rows:
 
 
 def render_table(r: dict[str, Any]) -> str:
-    rows = _model_rows(r) + _clicks_rows(r) + _latency_memory_rows(r)
+    rows = _model_rows(r) + _clicks_rows(r) + _scale_rows(r) + _latency_memory_rows(r)
     width = max(len(a) for a, _ in rows) if rows else 10
     lines = [f"{'figure':<{width}}  value", f"{'-' * width}  -----"]
     lines += [f"{a:<{width}}  {b}" for a, b in rows]
