@@ -64,14 +64,19 @@ async def read_changelog(settings: Settings, table: str = "users") -> dict[str, 
         await consumer.stop()
 
 
-def replay_users(settings: Settings) -> dict[str, Any]:
-    """Every user's record as a clean replay of the input topics folds it."""
+def clean_replay(settings: Settings) -> Replay:
+    """The input topics folded by a clean replay (the same core, one process, no faults)."""
     records = asyncio.run(read_topics(settings, Bound(), Bound()))
     model = OnnxSentimentModel.from_settings(settings)
     processor = Processor(settings, model, FaissItemIndex.load(settings.index_dir))
     replay = Replay(processor, settings)
     replay.run(records)
-    return replay.users
+    return replay
+
+
+def replay_users(settings: Settings) -> dict[str, Any]:
+    """Every user's record as a clean replay of the input topics folds it."""
+    return clean_replay(settings).users
 
 
 def compare(expected: dict[str, Any], live: dict[str, Any]) -> Verdict:

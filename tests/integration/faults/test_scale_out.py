@@ -14,15 +14,11 @@ from typing import Any
 
 import pytest
 
-from stream.adapters.index import FaissItemIndex, read_ids
-from stream.adapters.sentiment import OnnxSentimentModel
+from stream.adapters.index import read_ids
 from stream.core.state import ItemState
 from stream.devtools.broker import free_port
 from stream.devtools.demo import fetch_health, fetch_metrics
-from stream.offline.replay import Bound, Replay, read_topics
-from stream.settings import Settings
-from stream.worker.processor import Processor
-from tests.integration.faults.checker import read_changelog
+from tests.integration.faults.checker import clean_replay, read_changelog
 from tests.integration.faults.test_faults import USERS, Load, Rig, _check, consume, make_rig
 
 pytestmark = pytest.mark.integration
@@ -126,15 +122,6 @@ def test_every_worker_ranks_with_items_folded_on_the_other(
     print(f"two workers: both boards hold the item {took:.1f}s after the reviews were sent")
 
 
-def _replay_items(settings: Settings) -> dict[str, Any]:
-    records = asyncio.run(read_topics(settings, Bound(), Bound()))
-    model = OnnxSentimentModel.from_settings(settings)
-    processor = Processor(settings, model, FaissItemIndex.load(settings.index_dir))
-    replay = Replay(processor, settings)
-    replay.run(records)
-    return dict(replay.items)
-
-
 def _item_diff(want: dict[str, Any], got: dict[str, Any]) -> tuple[int, int, list[str]]:
     """(deltas missing, deltas extra, items whose state differs) by counts and sums."""
     lost = extra = 0
@@ -155,7 +142,7 @@ def _item_diff(want: dict[str, Any], got: dict[str, Any]) -> tuple[int, int, lis
 def _items_match_replay(rig: Rig, label: str) -> None:
     """The items changelog reaches the item state a clean replay folds (no delta lost or
     applied twice); its figures are printed either way."""
-    want = _replay_items(rig.settings)
+    want = dict(clean_replay(rig.settings).items)
     assert want
     result: dict[str, Any] = {}
 
