@@ -88,7 +88,7 @@ def _watch_lag(app: faust.App, pipeline: Pipeline, inputs: set[str]) -> None:
         """Fetch again what a rebalance race left unread (``stream.worker.consumer``)."""
         consumer = app.consumer
         if isinstance(consumer, PlainLogConsumer):
-            consumer.rewind_holes()
+            await consumer.rewind_holes()
             pipeline.metrics.refetches.set(consumer.holes.refetched)
 
     app.timer(HOLE_POLL_S)(rewind_holes)

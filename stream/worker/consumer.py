@@ -13,7 +13,10 @@ the revoke and the seek back to committed offsets: faust-streaming#216, #221) th
 
 Here a commit stops at the first offset not acknowledged, a jump is fetched again, a partition
 with nothing committed starts again at the log start, and a hole that stands still is fetched
-again (``rewind_holes``, on a timer). Events fetched twice are
+again (``rewind_holes``, on a timer): one with a later offset acknowledged, and one at the end
+of a partition (nothing acknowledged, the fetch position past it; seen after a SIGKILL
+handover: skipped prefetched events can move the read offset past the refetched ones, which
+the drain loop then drops as older). Events fetched twice are
 dropped by the fold's dedup window. A jump that is still there after it was fetched again is a
 real one (retention, transaction markers) and is let through as Faust would.
 """
@@ -47,6 +50,7 @@ class Holes:
     """The hole bookkeeping, kept apart from Faust's consumer so it can be tested alone."""
 
     looks: int = 2  # looks a hole must stand still before it is fetched again
+    tail_looks: int = 4  # the same for a hole with nothing acked after it
     parts: dict[TP, Partition] = field(default_factory=dict)
     pending: dict[TP, int] = field(default_factory=dict)  # partition -> offset to fetch again
     refetched: int = 0
@@ -61,21 +65,29 @@ class Holes:
         self.request(tp, expected)
         return True
 
-    def look(self, tp: TP, committed: int | None, first_acked: int | None, in_flight: bool) -> None:
-        """One look at a partition: a hole is a committed offset that is neither acked nor
-        in flight while a later one is acked. Standing still ``looks`` times, it is refetched."""
+    def look(
+        self,
+        tp: TP,
+        committed: int | None,
+        first_acked: int | None,
+        in_flight: bool,
+        fetched_past: bool = False,
+    ) -> None:
+        """One look at a partition. A hole is a committed offset that is neither acked nor in
+        flight while a later one is acked (refetched after ``looks`` looks standing still), or,
+        with nothing acked, while the fetch position is past it (after ``tail_looks``: its
+        events may still be queued for the agent, untracked)."""
         part = self.parts.setdefault(tp, Partition())
-        hole = (
-            committed is not None
-            and first_acked is not None
-            and first_acked > committed
-            and not in_flight
-        )
-        if not hole or committed != part.committed:
-            part.committed, part.still = committed, (1 if hole else 0)
+        if committed is None or in_flight:
+            part.committed, part.still = committed, 0
+            return
+        head = first_acked is not None and first_acked > committed
+        tail = first_acked is None and fetched_past
+        if not (head or tail) or committed != part.committed:
+            part.committed, part.still = committed, (1 if head or tail else 0)
             return
         part.still += 1
-        if part.still >= self.looks and committed is not None:
+        if part.still >= (self.looks if head else self.tail_looks):
             self.request(tp, committed)
             part.still = 0
 
@@ -111,6 +123,7 @@ class PlainLogConsumer(faust_kafka.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.holes = Holes()
+        self._starts: dict[TP, int] = {}
 
     def _new_offset(self, tp: TP) -> int | None:
         committed = self._committed_offset[tp]
@@ -139,6 +152,7 @@ class PlainLogConsumer(faust_kafka.Consumer):
         no message of an older position can still be on its way to the streams)."""
         for tp, offset in self.holes.take().items():
             if tp in self.assignment():
+                log.info("input %s[%d]: fetching again from %d", tp.topic, tp.partition, offset)
                 await self.seek(tp, offset)
         async for tp, message in super().getmany(timeout):
             if tp in self.holes.pending:
@@ -160,9 +174,19 @@ class PlainLogConsumer(faust_kafka.Consumer):
                 start = starts.get(tp) or 0
                 await self._seek(tp, start)
                 committed[tp] = start
+                self._starts[tp] = start
         return committed
 
-    def rewind_holes(self) -> None:
+    async def perform_seek(self) -> None:
+        """Faust keeps no committed offset 0 (it tests offsets for truth); the hole watch
+        needs the offset a partition with nothing committed starts at."""
+        await super().perform_seek()
+        starts, self._starts = self._starts, {}
+        for tp, start in starts.items():
+            if self._committed_offset[tp] is None:
+                self._committed_offset[tp] = start
+
+    async def rewind_holes(self) -> None:
         """One look at every owned partition (a timer calls this)."""
         owned = set(self.assignment())
         self.holes.forget(owned)
@@ -174,11 +198,19 @@ class PlainLogConsumer(faust_kafka.Consumer):
         for tp in owned:
             if not self.app.topics.acks_enabled_for(tp.topic):
                 continue
+            committed = self._committed_offset[tp]
             acked = self._acked[tp]
             first_acked = min(acked) if acked else None
             low = in_flight.get(tp)
             busy = low is not None and (first_acked is None or low < first_acked)
-            self.holes.look(tp, self._committed_offset[tp], first_acked, busy)
+            past = False
+            if committed is not None and first_acked is None and not busy:
+                try:
+                    position = await self.position(tp)
+                except Exception:  # revoked meanwhile: looked at next time
+                    continue
+                past = position is not None and position > committed
+            self.holes.look(tp, committed, first_acked, busy, past)
 
 
 class PlainLogTransport(faust_kafka.Transport):

@@ -80,3 +80,17 @@ def test_partitions_no_longer_owned_are_forgotten() -> None:
     holes.forget({other})
     assert holes.take() == {other: 7}
     assert set(holes.parts) == {other}
+
+
+def test_a_hole_with_nothing_acked_after_it_waits_longer() -> None:
+    """Skipped events at the end of a partition: nothing acked, the fetch position past the
+    committed offset. Its events may still be queued for the agent, so it waits longer."""
+    holes = Holes(looks=2, tail_looks=4)
+    for _ in range(3):
+        holes.look(TP0, 30, None, in_flight=False, fetched_past=True)
+    assert holes.take() == {}
+    holes.look(TP0, 30, None, in_flight=False, fetched_past=True)
+    assert holes.take() == {TP0: 30}
+    for _ in range(6):  # caught up: the position is the committed offset
+        holes.look(TP0, 36, None, in_flight=False, fetched_past=False)
+    assert holes.take() == {}
