@@ -42,12 +42,12 @@ def test_a_commit_stops_at_an_offset_never_acknowledged() -> None:
 def test_a_jump_in_fetched_offsets_is_fetched_again_not_acknowledged() -> None:
     consumer = _consumer()
     consumer._committed_offset[TP0] = 10
-    asyncio.run(consumer._add_gap(TP0, 11, 22))
+    asyncio.run(consumer._add_gap(TP0, 11, 22))  # read offset 10, then offset 22
     assert not consumer._gap[TP0]  # Faust would count 11..22 as acknowledged
     assert consumer.holes.take() == {TP0: 11}
-    # The same jump once more after the refetch is a real one (retention, markers): let through,
-    # without the message that revealed it.
-    asyncio.run(consumer._add_gap(TP0, 11, 22))
+    # After the seek to 11 the drain loop takes 11 for read and reports the jump from 12; the
+    # same jump is a real one (retention, markers): let through from 11, without offset 22.
+    asyncio.run(consumer._add_gap(TP0, 12, 22))
     assert sorted((i.begin, i.end) for i in consumer._gap[TP0]) == [(11, 22)]
     assert consumer.holes.take() == {}
 
@@ -94,3 +94,18 @@ def test_a_hole_with_nothing_acked_after_it_waits_longer() -> None:
     for _ in range(6):  # caught up: the position is the committed offset
         holes.look(TP0, 36, None, in_flight=False, fetched_past=False)
     assert holes.take() == {}
+
+
+def test_a_real_jump_at_the_committed_offset_lets_the_commit_through() -> None:
+    """Retention deleted offsets 10-29 before they were read. The hole watch seeks to the
+    committed offset 10; the fetch still starts at 30: the commit must pass 10-29."""
+    consumer = _consumer()
+    consumer._committed_offset[TP0] = 10
+    consumer._acked[TP0] = [30, 31]
+    assert consumer._new_offset(TP0) is None  # a hole at 10
+    consumer.holes.request(TP0, 10)  # what the watch does
+    assert consumer.holes.take() == {TP0: 10}
+    asyncio.run(consumer._add_gap(TP0, 11, 30))  # read offset 10 after the seek, then 30
+    assert consumer.holes.take() == {}
+    consumer._acked[TP0] = [30, 31]
+    assert consumer._new_offset(TP0) == 32
