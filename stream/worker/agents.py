@@ -18,7 +18,7 @@ from stream.worker.serving import IndexHolder
 log = logging.getLogger("moodstream.app")
 INDEX_POLL_S = 30.0
 LAG_POLL_S = 5.0
-HOLE_POLL_S = 2.0  # a hole must stand still for two looks before it is fetched again
+HOLE_POLL_S = 2.0  # how often the consumer's hole watch looks (Holes.looks, tail_looks)
 
 
 def register(
@@ -55,6 +55,7 @@ def register(
 
     app.timer(max(settings.recommend_interval_ms, 50) / 1000.0)(pipeline.flush_coalesced)
     _watch_lag(app, pipeline, {settings.topic(k) for k in INPUT_KINDS})
+    _watch_holes(app, pipeline)
     if holder is not None:
         _watch_index(app, pipeline, feed, holder)
     return user_events, item_agent
@@ -84,6 +85,8 @@ def _watch_lag(app: faust.App, pipeline: Pipeline, inputs: set[str]) -> None:
 
     app.timer(LAG_POLL_S)(measure_lag)
 
+
+def _watch_holes(app: faust.App, pipeline: Pipeline) -> None:
     async def rewind_holes() -> None:
         """Fetch again what a rebalance race left unread (``stream.worker.consumer``)."""
         consumer = app.consumer
