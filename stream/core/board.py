@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from stream.core.affect import ItemAffect
 from stream.core.digest import digest8
+from stream.core.item_state import ItemState
 from stream.core.neighbours import Neighbours
 from stream.core.popularity import Popularity
 
@@ -110,6 +111,14 @@ class ItemBoard:
             float(self.pop[row]), int(self.interactions[row]), None if np.isnan(pat) else int(pat)
         )
         return affect, pop
+
+    def state(self, item_id: str) -> ItemState:
+        """An indexed item's whole state as a fold takes it (empty when never folded)."""
+        got = self.get(item_id)
+        nb = self.neighbours_of(item_id)
+        if got is None:
+            return ItemState() if nb is None else ItemState(neighbours=nb)
+        return ItemState(*got) if nb is None else ItemState(*got, nb)
 
     def neighbours_of(self, item_id: str) -> Neighbours | None:
         """One item's neighbour list (None when it has none): a ``NeighbourLookup``."""

@@ -306,11 +306,7 @@ class Processor:
     def item_state(self, item_id: str, items: Table) -> ItemState:
         """The board answers for indexed items; the table for ids an index swap dropped."""
         if item_id in self.board:
-            got = self.board.get(item_id)
-            nb = self.board.neighbours_of(item_id)
-            if got is None:
-                return ItemState() if nb is None else ItemState(neighbours=nb)
-            return ItemState(*got) if nb is None else ItemState(*got, nb)
+            return self.board.state(item_id)
         raw = items.get(item_id)
         return ItemState() if raw is None else ItemState.from_dict(raw)
 
@@ -328,7 +324,7 @@ class Processor:
         raw = items.get(item_id)
         state = ItemState() if raw is None else ItemState.from_dict(raw)
         marks = {} if raw is None else applied.from_record(raw)
-        before = {src: [list(r) for r in ranges] for src, ranges in marks.items()}
+        before = dict(marks)  # applied.add returns new lists: these stay as they were
         dropped = 0
         for obs in value["events"]:
             src = obs.get("src")

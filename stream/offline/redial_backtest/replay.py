@@ -85,11 +85,7 @@ class Replayer:
 
     def _item(self, item_id: str) -> ItemState:
         if item_id in self.board:
-            got = self.board.get(item_id)
-            nb = self.board.neighbours_of(item_id)
-            if got is None:
-                return ItemState() if nb is None else ItemState(neighbours=nb)
-            return ItemState(*got) if nb is None else ItemState(*got, nb)
+            return self.board.state(item_id)
         return self.items.get(item_id) or ItemState()
 
     def _put(self, item_id: str, state: ItemState) -> None:
