@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 import click
@@ -51,6 +52,7 @@ def worker(**kwargs: Any) -> None:
             settings.partitions,
             ", ".join(created),
         )
+    _make_data_dir(settings.data_dir)
     settings = with_demo_index(settings)
     made = make_app(settings)
     processor = made.processor
@@ -72,6 +74,15 @@ def worker(**kwargs: Any) -> None:
         if exit_.code not in (0, None) or reason is not None:
             raise WorkerCrashed(f"the worker crashed: {_describe(reason, exit_.code)}") from None
         raise
+
+
+def _make_data_dir(path: str) -> None:
+    """Faust creates only the last folder of its data directory (and crashes on a missing
+    parent); a fresh machine or volume has none of them."""
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MoodstreamError(f"cannot create the data directory {path}: {exc.strerror}") from None
 
 
 def _describe(reason: BaseException | None, code: Any) -> str:

@@ -18,7 +18,10 @@ of a partition (nothing acknowledged, the fetch position past it; seen after a S
 handover: skipped prefetched events can move the read offset past the refetched ones, which
 the drain loop then drops as older). Events fetched twice are
 dropped by the fold's dedup window. A jump that is still there after it was fetched again is a
-real one (retention, transaction markers) and is let through as Faust would.
+real one (retention, transaction markers) and is let through as Faust would. Last, whatever the
+cause, a commit that stands still behind the log end with nothing in flight for a minute is
+logged with the partition's state and fetched again from it; acks below the committed offset
+(left by a revoke, see ``_drop_stale_acks``) are dropped so they cannot hide a hole.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class Partition:
 
     committed: int | None = None
     still: int = 0  # consecutive looks with the same committed offset and a hole after it
+    stalled: int = 0  # consecutive looks with the same committed offset behind the log end
     rewound_to: int | None = None  # the offset last fetched again (a jump that stays is real)
 
 
@@ -51,6 +55,9 @@ class Holes:
 
     looks: int = 2  # looks a hole must stand still before it is fetched again
     tail_looks: int = 4  # the same for a hole with nothing acked after it
+    # Looks a commit may stand still behind the log end with nothing in flight (a backlog's
+    # events queued for the agent are not tracked yet: 4,096 reviews take ~40 s here).
+    stall_looks: int = 30
     parts: dict[TP, Partition] = field(default_factory=dict)
     pending: dict[TP, int] = field(default_factory=dict)  # partition -> offset to fetch again
     refetched: int = 0
@@ -75,24 +82,34 @@ class Holes:
         first_acked: int | None,
         in_flight: bool,
         fetched_past: bool = False,
-    ) -> None:
+        behind: bool = False,
+    ) -> bool:
         """One look at a partition. A hole is a committed offset that is neither acked nor in
         flight while a later one is acked (refetched after ``looks`` looks standing still), or,
         with nothing acked, while the fetch position is past it (after ``tail_looks``: its
-        events may still be queued for the agent, untracked)."""
+        events may still be queued for the agent, untracked). Whatever the cause, a commit
+        that stands still behind the log end with nothing in flight for ``stall_looks`` looks
+        is fetched again too; True then, for the caller to log the partition's state."""
         part = self.parts.setdefault(tp, Partition())
+        moved = committed != part.committed
+        part.stalled = 0 if moved or not behind or in_flight else part.stalled + 1
+        stalled = part.stalled >= self.stall_looks
+        if stalled and committed is not None:
+            self.request(tp, committed)
+            part.stalled = 0
         if committed is None or in_flight:
             part.committed, part.still = committed, 0
-            return
+            return stalled
         head = first_acked is not None and first_acked > committed
         tail = first_acked is None and fetched_past
-        if not (head or tail) or committed != part.committed:
+        if not (head or tail) or moved:
             part.committed, part.still = committed, (1 if head or tail else 0)
-            return
+            return stalled
         part.still += 1
         if part.still >= (self.looks if head else self.tail_looks):
             self.request(tp, committed)
             part.still = 0
+        return stalled
 
     def request(self, tp: TP, offset: int) -> None:
         current = self.pending.get(tp)
@@ -161,7 +178,10 @@ class PlainLogConsumer(faust_kafka.Consumer):
         for tp, offset in self.holes.take().items():
             if tp in self.assignment():
                 log.info("input %s[%d]: fetching again from %d", tp.topic, tp.partition, offset)
-                await self.seek(tp, offset)
+                try:
+                    await self.seek(tp, offset)
+                except Exception as exc:  # revoked meanwhile (the fetcher runs in its thread)
+                    log.warning("input %s[%d]: no seek (%r)", tp.topic, tp.partition, exc)
         async for tp, message in super().getmany(timeout):
             if tp in self.holes.pending:
                 continue  # fetched from before the seek that is coming
@@ -193,6 +213,20 @@ class PlainLogConsumer(faust_kafka.Consumer):
         for tp, start in starts.items():
             if self._committed_offset[tp] is None:
                 self._committed_offset[tp] = start
+        for tp in self.assignment():
+            self._drop_stale_acks(tp)
+
+    def _drop_stale_acks(self, tp: TP) -> None:
+        """Acks below the committed offset: Faust forgets a revoked partition's acks before it
+        waits for the streams to finish, so the acks that come in meanwhile stay behind, and
+        come back with the partition. They would hide a hole from the watch."""
+        committed = self._committed_offset[tp]
+        acked = self._acked.get(tp)
+        if committed is None or not acked or min(acked) >= committed:
+            return
+        stale = {offset for offset in acked if offset < committed}
+        acked[:] = [offset for offset in acked if offset >= committed]
+        self._acked_index[tp].difference_update(stale)
 
     async def rewind_holes(self) -> None:
         """One look at every owned partition (a timer calls this)."""
@@ -206,19 +240,33 @@ class PlainLogConsumer(faust_kafka.Consumer):
         for tp in owned:
             if not self.app.topics.acks_enabled_for(tp.topic):
                 continue
+            self._drop_stale_acks(tp)
             committed = self._committed_offset[tp]
             acked = self._acked[tp]
             first_acked = min(acked) if acked else None
             low = in_flight.get(tp)
             busy = low is not None and (first_acked is None or low < first_acked)
-            past = False
-            if committed is not None and first_acked is None and not busy:
-                try:
-                    position = await self.position(tp)
-                except Exception:  # revoked meanwhile: looked at next time
-                    continue
-                past = position is not None and position > committed
-            self.holes.look(tp, committed, first_acked, busy, past)
+            try:
+                position = await self.position(tp)
+                end = self.highwater(tp)
+            except Exception:  # revoked meanwhile: looked at next time
+                continue
+            past = position is not None and committed is not None and position > committed
+            behind = committed is not None and end is not None and end > committed
+            behind = behind and self.flow_active and not self.app.in_recovery
+            if self.holes.look(tp, committed, first_acked, busy, past and not busy, behind):
+                log.warning(
+                    "input %s[%d]: commit at %s stands still behind the log end %s (position "
+                    "%s, %d acked from %s, paused %s); fetching again from it",
+                    tp.topic,
+                    tp.partition,
+                    committed,
+                    end,
+                    position,
+                    len(acked),
+                    first_acked,
+                    tp in self._paused_partitions or tp in self._buffered_partitions,
+                )
 
 
 class PlainLogTransport(faust_kafka.Transport):

@@ -59,11 +59,12 @@ def test_worker_then_produce_on_a_new_broker_gives_a_recommendation(
     settings = _settings(kafka_broker, unique_name)
     assert not {s.name for s in worker_topics(settings)} & set(run(topic_partitions(settings)))
     port = free_port()
-    proc = WorkerProcess(
-        worker_env(kafka_broker.url, unique_name, tmp_path, web_port=port), tmp_path / "w.log"
-    )
+    data_dir = tmp_path / "fresh-volume" / "moodstream" / "worker"  # no folder of it exists yet
+    env = worker_env(kafka_broker.url, unique_name, tmp_path, web_port=port, data_dir=data_dir)
+    proc = WorkerProcess(env, tmp_path / "w.log")
     proc.start()
     try:
+        assert data_dir.is_dir()
         counts = run(topic_partitions(settings))
         for spec in worker_topics(settings):  # erasure and the internal ones included
             assert counts.get(spec.name) == spec.partitions, spec.name

@@ -170,8 +170,17 @@ def _check(rig: Rig, load: Load, label: str, extra: str = "") -> None:
     print(line)
     _record(line)
     assert verdict.events >= sum(len(v) for v in load.sent.values())
+    if verdict.lost or verdict.double or behind:
+        _print_logs(rig)
     assert verdict.lost == 0 and verdict.double == 0, (line, verdict.differing[:5])
     assert not behind, f"commits stuck behind the folded events: {behind}"
+
+
+def _print_logs(rig: Rig, tail: int = 6000) -> None:
+    """A failed check shows each worker's last log lines (pytest prints them with the failure)."""
+    for w in rig.workers:
+        print(f"---- {w.log_path.name} (exit {w.proc.poll() if w.proc else None}) ----")
+        print(w.log()[-tail:])
 
 
 async def _changelog(rig: Rig) -> dict[str, Any]:

@@ -109,3 +109,31 @@ def test_a_real_jump_at_the_committed_offset_lets_the_commit_through() -> None:
     assert consumer.holes.take() == {}
     consumer._acked[TP0] = [30, 31]
     assert consumer._new_offset(TP0) == 32
+
+
+def test_a_commit_standing_still_behind_the_log_end_is_fetched_again() -> None:
+    """Whatever left it there: nothing in flight, nothing acked, the log end past the commit."""
+    holes = Holes(stall_looks=3)
+    for _ in range(3):  # the first look finds the commit, three more see it stand still
+        assert not holes.look(TP0, 40, None, in_flight=False, behind=True)
+    assert holes.look(TP0, 40, None, in_flight=False, behind=True)
+    assert holes.take() == {TP0: 40}
+    for committed in (41, 42, 43, 44):  # moving: left alone
+        assert not holes.look(TP0, committed, None, in_flight=False, behind=True)
+    for _ in range(5):  # caught up, or an event of it being folded
+        assert not holes.look(TP0, 44, None, in_flight=False, behind=False)
+        assert not holes.look(TP0, 44, 45, in_flight=True, behind=True)
+    assert holes.take() == {}
+
+
+def test_acks_below_the_committed_offset_are_dropped() -> None:
+    """A revoked partition's late acks come back with it; left there they hide a hole (the
+    watch takes the lowest ack for the first one after the committed offset)."""
+    consumer = _consumer()
+    consumer._committed_offset[TP0] = 20
+    consumer._acked[TP0] = [5, 6, 22]
+    consumer._acked_index[TP0].update({5, 6, 22})
+    consumer._drop_stale_acks(TP0)
+    assert consumer._acked[TP0] == [22]
+    assert consumer._acked_index[TP0] == {22}
+    assert first_hole(20, consumer._acked[TP0]) == 20
