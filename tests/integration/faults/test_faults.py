@@ -270,3 +270,31 @@ def test_a_second_worker_joins_and_leaves_under_load(
     # Before stream.worker.consumer, Faust's consumer lost or stranded events here in about one
     # run in three (README, Reliability): now every event is folded and every offset committed.
     _check(rig, load, f"rebalance 1-2-1 {store}")
+
+
+def test_a_worker_stopped_with_its_broker_exits_inside_the_grace_period(
+    make_rig: Any, tmp_path: Path
+) -> None:
+    """``docker compose down``: the broker and the worker get SIGTERM together, and the broker
+    is gone first. The Kafka client's stop then never finishes; the worker must still exit,
+    cleanly, well inside the compose file's 30 s ``stop_grace_period`` (mode waits 60 s)."""
+    broker = KafkaBroker(data_dir=tmp_path / "kafka")
+    broker.start()
+    try:
+        rig = make_rig(broker.url, broker.bootstrap, "memory://")
+        load = Load(read_ids(rig.settings.index_dir))
+        worker = rig.worker("w1")
+        worker.start()
+        rig.send(load, load.events(0, 3))
+        _check(rig, load, "before the stop")
+        assert worker.proc is not None
+        broker.stop()  # the broker went first (its own stop is quicker than the worker's)
+        started = time.monotonic()
+        worker.proc.send_signal(signal.SIGTERM)
+        code = worker.proc.wait(90)
+        took = time.monotonic() - started
+        print(f"faults stop with the broker: worker exited {code} after {took:.1f}s")
+        assert code == 0, worker.log()[-3000:]
+        assert took < 25.0
+    finally:
+        broker.stop()
