@@ -91,6 +91,7 @@ def _watch_holes(app: faust.App, pipeline: Pipeline) -> None:
         """Fetch again what a rebalance race left unread (``stream.worker.consumer``)."""
         consumer = app.consumer
         if isinstance(consumer, PlainLogConsumer):
+            await consumer.restart_stalled_fetcher()
             await consumer.rewind_holes()
             pipeline.metrics.refetches.set(consumer.holes.refetched)
 

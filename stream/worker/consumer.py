@@ -27,6 +27,7 @@ logged with the partition's state and fetched again from it; acks below the comm
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -142,6 +143,13 @@ def first_hole(committed: int | None, acked: list[int]) -> int | None:
 # offsets are committed (or not) before it, so cutting it short loses nothing, and the worker
 # exits inside compose's 30 s ``stop_grace_period`` instead of being killed at it.
 CLIENT_STOP_S = 15.0
+# The fetch loop asks for records at least once a second while the flow is on. Seen in CI after
+# a SIGKILL handover: recovery resumed the flow and waited for changelog records that never came
+# ("No event received for active tp ... since recovery start", for minutes). Faust stops the
+# fetcher at every rebalance and restarts it from two places (its supervisor, after the cancel
+# it takes for a crash, and the recovery's ``maybe_start``). After this long without a fetch the
+# watch restarts the fetcher. Long enough for a fetch batch queued behind a full stream buffer.
+FETCH_STALL_S = 30.0
 
 
 class PlainLogConsumer(faust_kafka.Consumer):
@@ -151,6 +159,8 @@ class PlainLogConsumer(faust_kafka.Consumer):
         super().__init__(*args, **kwargs)
         self.holes = Holes()
         self._starts: dict[TP, int] = {}
+        self._last_fetch = time.monotonic()
+        self.fetcher_restarts = 0
 
     def _new_consumer_thread(self) -> faust_kafka.AIOKafkaConsumerThread:
         thread = super()._new_consumer_thread()
@@ -187,6 +197,7 @@ class PlainLogConsumer(faust_kafka.Consumer):
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
         """Seek the partitions to fetch again before the next fetch (between two fetches
         no message of an older position can still be on its way to the streams)."""
+        self._last_fetch = time.monotonic()
         for tp, offset in self.holes.take().items():
             if tp in self.assignment():
                 log.info("input %s[%d]: fetching again from %d", tp.topic, tp.partition, offset)
@@ -239,6 +250,28 @@ class PlainLogConsumer(faust_kafka.Consumer):
         stale = {offset for offset in acked if offset < committed}
         acked[:] = [offset for offset in acked if offset >= committed]
         self._acked_index[tp].difference_update(stale)
+
+    async def restart_stalled_fetcher(self) -> bool:
+        """Restart Faust's fetcher when the flow is on but nothing asked for records for
+        ``FETCH_STALL_S`` (the clock starts when the flow resumes)."""
+        now = time.monotonic()
+        if not self.flow_active or self.should_stop or self.app.should_stop:
+            self._last_fetch = now
+            return False
+        if now - self._last_fetch < FETCH_STALL_S:
+            return False
+        log.warning(
+            "no fetch for %.0f s with the flow on (recovery %s): restarting the fetcher",
+            now - self._last_fetch,
+            self.app.in_recovery,
+        )
+        fetcher = self.app._fetcher  # type: ignore[attr-defined]
+        await fetcher.stop()
+        fetcher.service_reset()
+        await fetcher.maybe_start()
+        self._last_fetch = time.monotonic()
+        self.fetcher_restarts += 1
+        return True
 
     async def rewind_holes(self) -> None:
         """One look at every owned partition (a timer calls this)."""

@@ -5,6 +5,7 @@ the opposite where it differs."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from faust.transport.drivers.aiokafka import Consumer as FaustConsumer
 from faust.types import TP
@@ -137,3 +138,36 @@ def test_acks_below_the_committed_offset_are_dropped() -> None:
     assert consumer._acked[TP0] == [22]
     assert consumer._acked_index[TP0] == {22}
     assert first_hole(20, consumer._acked[TP0]) == 20
+
+
+class _Fetcher:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def stop(self) -> None:
+        self.calls.append("stop")
+
+    def service_reset(self) -> None:
+        self.calls.append("reset")
+
+    async def maybe_start(self) -> None:
+        self.calls.append("start")
+
+
+def test_a_fetcher_silent_with_the_flow_on_is_restarted(monkeypatch: Any) -> None:
+    """Seen in CI: recovery resumed the flow and nothing fetched for minutes."""
+    from stream.worker import consumer as module
+
+    consumer = _consumer()
+    fetcher = _Fetcher()
+    monkeypatch.setattr(type(consumer.app), "_fetcher", fetcher, raising=False)
+    consumer.flow_active = False
+    consumer._last_fetch -= 10 * module.FETCH_STALL_S
+    assert not asyncio.run(consumer.restart_stalled_fetcher())  # flow off: the clock restarts
+    consumer.flow_active = True
+    assert not asyncio.run(consumer.restart_stalled_fetcher())
+    consumer._last_fetch -= module.FETCH_STALL_S + 1
+    assert asyncio.run(consumer.restart_stalled_fetcher())
+    assert fetcher.calls == ["stop", "reset", "start"]
+    assert consumer.fetcher_restarts == 1
+    assert not asyncio.run(consumer.restart_stalled_fetcher())  # fetched "now" again
