@@ -20,7 +20,8 @@ def server_properties(
 
     Replication factors are 1 (there is one node), there is no initial rebalance delay (tests and
     demos join groups constantly), and internal topics get few partitions so the first consumer
-    group and the first transaction do not wait for 50 partitions to be created.
+    group and the first transaction do not wait for 50 partitions to be created. Records are never
+    deleted by age: its log lives only as long as the test session or demo that started it.
     """
     props = {
         "node.id": str(NODE_ID),
@@ -47,6 +48,9 @@ def server_properties(
         "auto.create.topics.enable": "false",  # only the worker and `topics create` make topics
         "delete.topic.enable": "true",
         "log.retention.check.interval.ms": "10000",
+        # No deletion by age: tests, demos and replays write records stamped with their event time,
+        # often years old, and Kafka's 7-day default deleted them at the next retention check.
+        "log.retention.ms": "-1",
         "num.network.threads": "2",
         "num.io.threads": "4",
         "num.recovery.threads.per.data.dir": "1",

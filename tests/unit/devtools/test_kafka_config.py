@@ -31,6 +31,8 @@ def test_server_properties_make_one_combined_kraft_node(tmp_path: Path) -> None:
     assert props["group.initial.rebalance.delay.ms"] == "0"
     assert props["auto.create.topics.enable"] == "false"
     assert int(props["log.retention.check.interval.ms"]) <= 60_000
+    # records stamped years ago (data sets, replays) must outlive the retention check
+    assert props["log.retention.ms"] == "-1"
 
 
 def test_overrides_win(tmp_path: Path) -> None:
