@@ -86,10 +86,10 @@ class Settings:
         "back at once instead of after the session timeout (unique per worker; empty = off)",
     )
     item_flush_ms: int = _opt(
-        0,
-        "the user-events agent sends each item's aggregated deltas at most this often (and "
-        "acknowledges the events they came from only then; 0 = after every piece; > 0 is "
-        "experimental: see README 'Scale-out')",
+        500,
+        "the user-events agent sends each item's aggregated deltas at most this often, and "
+        "writes the user records and acknowledges the events they came from only then "
+        "(0 = after every piece: more item messages, lower throughput; README 'Scale-out')",
     )
     session_timeout_s: float = _opt(
         60.0, "Kafka session timeout: how long a silent worker keeps its partitions"

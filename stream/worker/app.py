@@ -79,7 +79,9 @@ def make_app(
     )
     feed = BoardFeed(settings, items.changelog_topic.get_topic_name(), processor, metrics)
     user_events, item_updates = agents.register(app, settings, pipeline, items, holder, feed)
-    web.register(app, metrics, processor, users, feed)
+    # The state page reads through the held writes: a user's record reaches the table only
+    # at the next item flush, and the page should show what the worker ranks with now.
+    web.register(app, metrics, processor, pipeline.users, feed)
     return MoodstreamApp(
         app, settings, metrics, processor, pipeline, users, items, user_events, item_updates, feed
     )
@@ -89,7 +91,7 @@ def _faust_app(settings: Settings) -> faust.App:
     """The Faust app. Its web server binds ``--web-host`` (this machine by default) and serves
     only our pages: Faust's ``/table/...`` views would hand any user's state to whoever can
     reach the port, and ``/router/`` tells them which worker holds it."""
-    return PlainLogApp(
+    app = PlainLogApp(
         settings.app_id,
         broker=settings.broker,
         broker_credentials=faust_credentials(settings),
@@ -115,6 +117,8 @@ def _faust_app(settings: Settings) -> faust.App:
         autodiscover=False,
         logging_config=None,
     )
+    app.input_topics = frozenset(settings.topic(k) for k in INPUT_KINDS)
+    return app
 
 
 def _outputs(app: faust.App, settings: Settings) -> Outputs:

@@ -102,7 +102,7 @@ class Metrics:
         self.board_freshness = Histogram(
             "moodstream_board_freshness_seconds",
             "item-state freshness: from folding an item's delta to its arrival on this board",
-            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 10, 30, 60),
             registry=r,
         )
         self.board_items = Gauge(

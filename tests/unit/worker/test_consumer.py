@@ -171,3 +171,71 @@ def test_a_fetcher_silent_with_the_flow_on_is_restarted(monkeypatch: Any) -> Non
     assert fetcher.calls == ["stop", "reset", "start"]
     assert consumer.fetcher_restarts == 1
     assert not asyncio.run(consumer.restart_stalled_fetcher())  # fetched "now" again
+
+
+class _BufferedFetcher:
+    """aiokafka's fetcher as the consumer thread sees it: buffered records per partition,
+    drained in the order they were fetched, an empty partition set meaning every one."""
+
+    def __init__(self, records: dict[TP, list[int]]) -> None:
+        self._records = dict(records)
+        self._closed = False
+        self.calls: list[tuple[set[TP], int | None]] = []
+        self._subscriptions = self
+
+    def fetch_context(self) -> Any:
+        import contextlib
+
+        return contextlib.nullcontext()
+
+    async def fetched_records(
+        self, partitions: set[TP], timeout: float = 0, max_records: int | None = None
+    ) -> dict[TP, list[int]]:
+        self.calls.append((set(partitions), max_records))
+        out: dict[TP, list[int]] = {}
+        left = max_records
+        for tp in list(self._records):
+            if partitions and tp not in partitions:
+                continue
+            take = self._records[tp] if left is None else self._records[tp][:left]
+            self._records[tp] = self._records[tp][len(take) :]
+            if not self._records[tp]:
+                del self._records[tp]
+            if take:
+                out[tp] = take
+            if left is not None:
+                left -= len(take)
+                if left == 0:
+                    break
+        return out
+
+
+def _fetch(consumer: PlainLogConsumer, fetcher: _BufferedFetcher, active: set[TP]) -> Any:
+    aiokafka_consumer = type("C", (), {"_fetcher": fetcher, "_closed": False})()
+    thread = consumer._thread
+    return asyncio.run(thread._fetch_records(aiokafka_consumer, active, timeout=0.1))
+
+
+def test_a_fetch_bounds_the_input_records_and_takes_every_item_event() -> None:
+    from stream.worker.consumer import INPUT_RECORDS_PER_FETCH
+
+    consumer = _consumer()
+    consumer.app.input_topics = frozenset({TP0.topic})
+    consumer.resume_flow()
+    items = TP("app-item-events", 0)
+    backlog = 3 * INPUT_RECORDS_PER_FETCH
+    # The input partition was fetched first: drained in order, it would hand over every
+    # buffered input record before the first item event.
+    fetcher = _BufferedFetcher({TP0: list(range(backlog)), items: [1, 2, 3]})
+    got = _fetch(consumer, fetcher, {TP0, items})
+    assert got[items] == [1, 2, 3]
+    assert got[TP0] == list(range(INPUT_RECORDS_PER_FETCH))
+    got = _fetch(consumer, fetcher, {TP0, items})
+    assert set(got) == {TP0}
+    assert got[TP0][0] == INPUT_RECORDS_PER_FETCH  # the rest follows in order, nothing lost
+    # A set with only one kind of partition active (the inputs paused on a full buffer): the
+    # other kind is never asked for with an empty set, which means "every partition".
+    fetcher = _BufferedFetcher({TP0: [7, 8], items: [9]})
+    assert _fetch(consumer, fetcher, {items}) == {items: [9]}
+    assert all(partitions for partitions, _ in fetcher.calls)
+    assert fetcher._records == {TP0: [7, 8]}
