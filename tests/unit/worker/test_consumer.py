@@ -239,3 +239,17 @@ def test_a_fetch_bounds_the_input_records_and_takes_every_item_event() -> None:
     assert _fetch(consumer, fetcher, {items}) == {items: [9]}
     assert all(partitions for partitions, _ in fetcher.calls)
     assert fetcher._records == {TP0: [7, 8]}
+
+
+def test_the_worker_consumer_lets_the_broker_hold_an_empty_fetch_briefly() -> None:
+    """One fetch is in flight per broker: Faust's 1,500 ms held item events back that long."""
+    from stream.worker.consumer import FETCH_MAX_WAIT_MS
+
+    consumer = _consumer()
+
+    async def create() -> Any:
+        return consumer._thread._create_worker_consumer(consumer.transport)
+
+    client = asyncio.run(create())
+    assert client._fetch_max_wait_ms == FETCH_MAX_WAIT_MS
+    assert FETCH_MAX_WAIT_MS <= 250
