@@ -164,9 +164,10 @@ INPUT_RECORDS_PER_FETCH = 64
 # How long the broker may hold a fetch that finds no new data. Faust sets 1,500 ms, and aiokafka
 # has one fetch in flight per broker: a fetch for partitions with nothing new (a quiet input
 # topic, changelogs) held the item-events partitions back for 1.5 s at a time (traced: item
-# events were fetched in bursts 1.6 s apart during a drain). Shorter costs the model's share of
-# the loop under mixed traffic (texts/s vs ceiling, one session: 250 ms 0.507-0.542 in three
-# runs, 500 ms 0.688, 1,500 ms 0.591-0.702; clicks-drain freshness p99 1.31, 1.45, 2.48 s).
+# events were fetched in bursts 1.6 s apart during a drain). Shorter may cost mixed traffic
+# (texts/s vs ceiling, one session: 250 ms 0.507-0.542 in three runs, 500 ms 0.550 and 0.688,
+# 1,500 ms 0.591 and 0.702: within run-to-run noise except at 250) for freshness p99 in the
+# clicks drain of 1.31, 1.43-1.45 and 2.48 s.
 FETCH_MAX_WAIT_MS = 500
 
 
