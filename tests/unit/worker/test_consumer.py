@@ -252,4 +252,4 @@ def test_the_worker_consumer_lets_the_broker_hold_an_empty_fetch_briefly() -> No
 
     client = asyncio.run(create())
     assert client._fetch_max_wait_ms == FETCH_MAX_WAIT_MS
-    assert FETCH_MAX_WAIT_MS <= 250
+    assert FETCH_MAX_WAIT_MS < 1500  # what Faust sets
