@@ -245,6 +245,13 @@ def reading(result: BacktestResult) -> list[str]:
                 "what limits this ranking."
             )
         )
+    if "sentiment_aware_no_sentiment" in v and "sentiment_aware" in v:
+        c = ci("sentiment_aware_no_sentiment", "sentiment_aware")
+        lines.append(
+            f"- Sentiment off: with every review counted as liked and mood ignored "
+            f"(sentiment_aware_no_sentiment) NDCG@{k} moves by {_ci(c)} against "
+            f"sentiment_aware, {_verdict(c)}."
+        )
     for name, what in (
         ("seed_formula", "the seeds' z = w * r * s"),
         ("sentiment_stars", "model valence blended with the stars, as the worker does"),

@@ -69,6 +69,11 @@ def test_the_reading_follows_the_intervals(result: bt.BacktestResult) -> None:
         assert "**sentiment_aware beats taste_only**" in lines
     else:
         assert "**sentiment_aware does not beat taste_only**" in lines
+    off = result.variants["sentiment_aware_no_sentiment"].ci["sentiment_aware"]["ndcg@10"]
+    assert (
+        f"(sentiment_aware_no_sentiment) NDCG@10 moves by {report._ci(off)} against "
+        f"sentiment_aware, {report._verdict(off)}." in lines.replace("\n", " ")
+    )
     assert report._verdict(bt.Interval(0.02, 0.01, 0.03)) == "better"
     assert report._verdict(bt.Interval(-0.02, -0.03, -0.01)) == "worse"
     assert report._verdict(bt.Interval(0.01, -0.01, 0.03)) == "not distinguishable"
