@@ -5,6 +5,7 @@ the opposite where it differs."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from faust.transport.drivers.aiokafka import Consumer as FaustConsumer
@@ -184,8 +185,6 @@ class _BufferedFetcher:
         self._subscriptions = self
 
     def fetch_context(self) -> Any:
-        import contextlib
-
         return contextlib.nullcontext()
 
     async def fetched_records(
