@@ -362,6 +362,7 @@ class FaissItemIndex:
         self._index = index
         self._ids = ids
         self._rows = {item_id: row for row, item_id in enumerate(ids)}
+        self._id_array = np.array(ids, dtype=object)  # labels -> ids in one take per search
         self._vectors = vectors
         self._manifest = manifest
         self._threads = threads if threads > 0 else _DEFAULT_THREADS
@@ -456,7 +457,10 @@ class FaissItemIndex:
             faiss.omp_set_num_threads(1 if n < SMALL_BATCH else self._threads)
             _blas_for_batches(self.dim)
         scores, labels = self._index.search(queries, k)
-        out_ids = [[self._ids[j] for j in row if j >= 0] for row in labels]
+        if (labels >= 0).all():
+            out_ids = self._id_array[labels].tolist()
+        else:  # an approximate index may find fewer than k
+            out_ids = [[self._ids[j] for j in row if j >= 0] for row in labels]
         return scores.astype(np.float32, copy=False), out_ids
 
     def vectors(self, item_ids: Sequence[str]) -> Vectors:

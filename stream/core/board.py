@@ -139,8 +139,11 @@ class ItemBoard:
 
     def rows_of(self, ids: Iterable[str]) -> npt.NDArray[np.int64]:
         """Row of each id, -1 for ids this board lacks."""
-        get = self.rows.get
-        return np.fromiter((get(i, -1) for i in ids), dtype=np.int64)
+        try:  # the usual case: every id known, looked up without a Python frame per id
+            return np.fromiter(map(self.rows.__getitem__, ids), dtype=np.int64)
+        except KeyError:
+            get = self.rows.get
+            return np.fromiter((get(i, -1) for i in ids), dtype=np.int64)
 
     def decayed_affect(
         self, ids: Iterable[str], now_ms: int, half_life_s: float
@@ -155,10 +158,15 @@ class ItemBoard:
         self, rows: npt.NDArray[np.int64], now_ms: int, half_life_s: float
     ) -> tuple[Floats, Floats]:
         """``decayed_affect`` by row (-1: unknown)."""
-        known = rows >= 0
-        take = np.where(known, rows, 0)
-        at = self.affect_at[take]
-        valid = known & ~np.isnan(at)
+        if rows.size and rows.min() >= 0:  # all known: no masking of unknown rows
+            take = rows
+            at = self.affect_at[take]
+            valid = ~np.isnan(at)
+        else:
+            known = rows >= 0
+            take = np.where(known, rows, 0)
+            at = self.affect_at[take]
+            valid = known & ~np.isnan(at)
         f = decay_factors(np.where(valid, now_ms - np.nan_to_num(at), 0.0), half_life_s)
         total = np.where(valid, self.total[take] * f, 0.0)
         weight = np.where(valid, self.weight[take] * f, 0.0)

@@ -135,18 +135,80 @@ def mmr(
         return []
     if vectors is None or lam >= 1.0:
         return [int(i) for i in np.argsort(-scores, kind="stable")[:k]]
-    # One similarity row per pick (k matrix-vector products), not the whole n x n matrix.
+    # One similarity row per pick (k - 1 matrix-vector products), not the whole n x n matrix;
+    # a pick's base becomes -inf, so its gain stays -inf, and the arrays are updated in place.
     base = lam * scores.astype(np.float64)
     gain = base.copy()
     max_sim = np.zeros(n, dtype=np.float64)
     picks: list[int] = []
-    for _ in range(k):
+    for step in range(k):
         best = int(np.argmax(gain))
         picks.append(best)
+        if step == k - 1:
+            break
+        base[best] = -np.inf
         np.maximum(max_sim, vectors @ vectors[best], out=max_sim)
-        gain = base - (1.0 - lam) * max_sim
-        gain[picks] = -np.inf
+        np.multiply(max_sim, lam - 1.0, out=gain)
+        gain += base
     return picks
+
+
+# Inner products of unit item vectors are at most this (float32 rounding included): the bound
+# that lets ``mmr_pool`` leave out candidates MMR can never pick.
+UNIT_BOUND = 1.001
+
+
+def mmr_pool(
+    scores: npt.NDArray[np.floating[Any]], k: int, lam: float, bound: float = UNIT_BOUND
+) -> npt.NDArray[np.int64]:
+    """Positions (ascending) of the only candidates ``mmr`` can pick, when no similarity among
+    them exceeds ``bound``.
+
+    While fewer than k are picked, one of the k best-scored candidates is still open, and its
+    gain is at least ``lam * s_k - (1 - lam) * bound`` (s_k: the k-th best score); a candidate's
+    gain is at most ``lam * s``. So one scoring below ``s_k - (1 - lam) / lam * bound`` is never
+    picked, and neither its vector nor its similarities are needed: about half the gather and
+    the matrix products of a recommendation.
+    """
+    n = int(scores.shape[0])
+    k = min(k, n)
+    if k <= 0 or lam >= 1.0 or lam <= 0.0 or k == n:
+        return np.arange(n, dtype=np.int64)
+    kth = float(np.partition(scores, n - k)[n - k])
+    cut = kth - (1.0 - lam) / lam * bound - 1e-9
+    return np.flatnonzero(scores >= cut).astype(np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class PopularItems:
+    """``top_popular``'s list read once for many users: each ranking looks up every
+    candidate's popularity, and rebuilding a dict of the list per user cost as much as the
+    lookups."""
+
+    items: tuple[tuple[str, float], ...]
+    scores: dict[str, float]
+    top: float  # best positive score, 0 when none
+
+    @classmethod
+    def of(cls, popular: Sequence[tuple[str, float]] | PopularItems) -> PopularItems:
+        if isinstance(popular, PopularItems):
+            return popular
+        items = tuple(popular)
+        top = max((s for _, s in items if s > 0), default=0.0)
+        return cls(items, dict(items), top)
+
+    def on_board(self, board: ItemBoard) -> npt.NDArray[np.float64]:
+        """Each board row's score in this list (0 outside it); kept for the last board."""
+        cached = self.__dict__.get("_on_board")
+        if cached is not None and cached[0] is board:
+            return cached[1]
+        rows = np.zeros(len(board))
+        for item_id, score in self.scores.items():
+            row = board.rows.get(item_id)
+            if row is not None:
+                rows[row] = score
+        object.__setattr__(self, "_on_board", (board, rows))
+        return rows
 
 
 def _lookup(affect: AffectLookup) -> Callable[[str], ItemAffect | None]:
@@ -233,7 +295,7 @@ def rank(
     emotion: EmotionSummary | None,
     *,
     affect: AffectLookup,
-    popular: Sequence[tuple[str, float]],
+    popular: Sequence[tuple[str, float]] | PopularItems,
     seen: Container[str],
     params: RankParams,
     now_ms: int,
@@ -245,18 +307,19 @@ def rank(
     the rest; None without neighbour data.
 
     ``emotion`` is the user's mood at ``now_ms`` (``emotion_at(...).summary()``); ``popular`` is
-    ``top_popular(...)`` at ``now_ms``, best first, used for cold users, to fill short lists and
-    as the popularity feature; ``seen`` holds the items never to recommend again.
+    ``top_popular(...)`` at ``now_ms``, best first (or that list as ``PopularItems``, read once
+    for many users), used for cold users, to fill short lists and as the popularity feature;
+    ``seen`` holds the items never to recommend again.
     """
     get_affect = _lookup(affect)
-    pop_scores = dict(popular)
-    pop_max = max((s for s in pop_scores.values() if s > 0), default=0.0)
+    pop_list = PopularItems.of(popular)
 
     board = affect if isinstance(affect, ItemBoard) else None
     fast = None
     if board is not None and params.variant != "popularity":
         fast = _keep_on_board(board, candidates.ids, seen)
     keep: list[int] | npt.NDArray[np.int64] = []
+    rows = None
     if fast is not None and board is not None:  # the same selection, by array operations
         keep, rows = fast
         ids = [candidates.ids[i] for i in keep]
@@ -267,16 +330,15 @@ def rank(
         ids = [candidates.ids[i] for i in keep]
         total, weight = decayed_affect(affect, ids, now_ms, params.affect_half_life_s)
     rel = candidates.relevance[keep]
-    vecs = None
-    if candidates.vectors is not None:
-        vecs = candidates.vectors[keep]
-    elif candidates.fetch is not None and params.variant == "default" and ids:
-        vecs = np.asarray(candidates.fetch(ids), dtype=np.float32)
 
     aff = shrunk(total, weight, params.affect_prior)
-    if pop_max > 0:
-        raw_pop = np.fromiter((pop_scores.get(i, 0.0) for i in ids), np.float64, len(ids))
-        pop = np.log1p(raw_pop) / math.log1p(pop_max)
+    if pop_list.top > 0:
+        if rows is not None and board is not None:
+            raw_pop = pop_list.on_board(board)[rows]
+        else:
+            get_pop = pop_list.scores.get
+            raw_pop = np.fromiter((get_pop(i, 0.0) for i in ids), np.float64, len(ids))
+        pop = np.log1p(raw_pop) / math.log1p(pop_list.top)
     else:
         pop = np.zeros(len(ids))
 
@@ -285,7 +347,7 @@ def rank(
         nb = np.fromiter((neighbour.get(i, 0.0) for i in ids), np.float64, len(ids))
     if params.variant == "default":
         scores, lam = score_default(rel, aff, pop, emotion, params, nb)
-        order = mmr(scores, vecs, params.top_k, lam)
+        order = _diversified(scores, lam, params.top_k, candidates, keep, ids)
     elif params.variant == "item_cf":
         scores = np.zeros(len(ids)) if nb is None else nb
         pos = np.flatnonzero(scores > 0)
@@ -298,7 +360,38 @@ def rank(
         order = mmr(scores, None, params.top_k, 1.0)
 
     out = [RankedItem(ids[i], float(scores[i]), float(rel[i]), float(aff[i])) for i in order]
-    return _in_order_shown(_fill(out, popular, seen, get_affect, params, now_ms))
+    return _in_order_shown(_fill(out, pop_list, seen, get_affect, params, now_ms))
+
+
+def _diversified(
+    scores: npt.NDArray[np.float64],
+    lam: float,
+    k: int,
+    candidates: Candidates,
+    keep: list[int] | npt.NDArray[np.int64],
+    ids: Sequence[str],
+) -> list[int]:
+    """MMR over the kept candidates, with the vectors of only those it can pick (``mmr_pool``);
+    all of them when those vectors are not unit length, where the bound does not hold."""
+    if candidates.vectors is None and (candidates.fetch is None or not ids):
+        return mmr(scores, None, k, lam)
+    pool = mmr_pool(scores, k, lam)
+    while True:
+        if candidates.vectors is not None:
+            vecs = candidates.vectors[np.asarray(keep, dtype=np.int64)[pool]]
+        else:
+            assert candidates.fetch is not None
+            vecs = np.asarray(candidates.fetch([ids[i] for i in pool]), dtype=np.float32)
+        if pool.size == scores.shape[0] or _max_square_norm(vecs) <= UNIT_BOUND:
+            break
+        pool = np.arange(scores.shape[0], dtype=np.int64)
+    return [int(pool[i]) for i in mmr(scores[pool], vecs, k, lam)]
+
+
+def _max_square_norm(vectors: npt.NDArray[np.float32]) -> float:
+    if vectors.size == 0:
+        return 0.0
+    return float(np.einsum("ij,ij->i", vectors, vectors).max())
 
 
 def _in_order_shown(items: list[RankedItem]) -> list[RankedItem]:
@@ -346,7 +439,7 @@ def _keep_on_board(
 
 def _fill(
     ranked: list[RankedItem],
-    popular: Sequence[tuple[str, float]],
+    popular: PopularItems,
     seen: Container[str],
     get_affect: Callable[[str], ItemAffect | None],
     params: RankParams,
@@ -358,10 +451,12 @@ def _fill(
     candidates) the score is the popularity, log-scaled to [0, 1].
     """
     by_popularity = params.variant == "popularity" or not ranked
-    pop_max = max((max(p, 0.0) for _, p in popular), default=0.0) or 1.0
+    if len(ranked) >= params.top_k:
+        return ranked
+    pop_max = popular.top or 1.0
     chosen = {r.item_id for r in ranked}
     floor = min(ranked[-1].score, 0.0) if ranked else 0.0
-    for item_id, pop_score in popular:
+    for item_id, pop_score in popular.items:
         if len(ranked) >= params.top_k:
             break
         if item_id in chosen or item_id in seen:

@@ -48,7 +48,7 @@ from stream.core.observations import ClickObs as ClickObs
 from stream.core.observations import ReviewObs as ReviewObs
 from stream.core.observations import UserEvent as UserEvent
 from stream.core.observations import Vector as Vector
-from stream.core.rank import AffectLookup, Candidates, RankedItem, RankParams, rank
+from stream.core.rank import AffectLookup, Candidates, PopularItems, RankedItem, RankParams, rank
 from stream.core.taste import (
     EvidenceWeights,
     TasteObs,
@@ -311,7 +311,12 @@ def with_popular(
     if pool is None:
         pool = PopularPool.of(popular, index, n + len(cands.ids))
     have = set(cands.ids)
-    rows = [r for r, item_id in enumerate(pool.ids) if item_id not in have][:n]
+    rows = []
+    for r, item_id in enumerate(pool.ids):
+        if item_id not in have:
+            rows.append(r)
+            if len(rows) == n:
+                break
     if not rows:
         return cands
     extra = [pool.ids[r] for r in rows]
@@ -443,6 +448,7 @@ def recommend_many(
                 extra += [i for i, _ in popular[: rank_params.popular_candidates] if inside(i)]
             cands[j] = add_items(cands[j], query, index, extra)
     out = []
+    pop_items = PopularItems.of(popular)
     for state, cand, nb in zip(states, cands, feats, strict=True):
         now_state = emotion_at(state.emotion, now_ms, user_params.half_lives)
         mood = now_state.summary()
@@ -452,7 +458,7 @@ def recommend_many(
             cand,
             mood,
             affect=affect,
-            popular=popular,
+            popular=pop_items,
             seen=state.seen,
             params=rank_params,
             now_ms=now_ms,

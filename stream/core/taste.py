@@ -93,13 +93,18 @@ class TasteState:
             object.__setattr__(self, "vector", vec)
 
     def query(self) -> npt.NDArray[np.float32] | None:
-        """Unit-length query for the index, or None for a cold user (no usable direction)."""
-        if self.vector is None or self.pull <= _EPS:
-            return None
-        norm = float(np.linalg.norm(self.vector))
-        if norm < _EPS:
-            return None
-        return (self.vector / norm).astype(np.float32)
+        """Unit-length query for the index, or None for a cold user (no usable direction).
+        Computed once (read-only): one recommendation asks for it four times."""
+        if "_query" in self.__dict__:
+            return self.__dict__["_query"]
+        query = None
+        if self.vector is not None and self.pull > _EPS:
+            norm = float(np.linalg.norm(self.vector))
+            if norm >= _EPS:
+                query = (self.vector / norm).astype(np.float32)
+                query.flags.writeable = False
+        self.__dict__["_query"] = query
+        return query
 
     def to_dict(self) -> dict[str, Any]:
         vec = None

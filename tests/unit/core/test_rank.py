@@ -15,6 +15,7 @@ from stream.core.rank import (
     Candidates,
     RankParams,
     mmr,
+    mmr_pool,
     rank,
     score_default,
 )
@@ -114,6 +115,46 @@ def test_taste_only_and_neutral_default_at_lambda_one_follow_relevance(n: int, s
     assert run(c, SAD, affect=affect, params=RankParams(variant="taste_only")) == expected
     flat = RankParams(mmr_lambda=1.0, affect_weight=0.0, popularity_weight=0.0)
     assert run(c, SAD, affect=affect, params=flat) == expected
+
+
+@given(
+    st.integers(1, 80),
+    st.integers(1, 20),
+    st.floats(0.05, 0.95),
+    st.floats(0.1, 3.0),
+    st.integers(0, 1000),
+)
+def test_mmr_over_its_pool_picks_what_mmr_over_all_picks(
+    n: int, k: int, lam: float, spread: float, seed: int
+) -> None:
+    """The pool leaves out only candidates MMR never picks (unit vectors), in any spread of
+    scores, clustered vectors and ties included."""
+    rng = np.random.default_rng(seed)
+    scores = np.round(rng.uniform(0, spread, n), 3)
+    v = vectors(n, seed)
+    v[n // 2 :] = v[: n - n // 2] + rng.normal(scale=0.05, size=(n - n // 2, DIM))  # near twins
+    v = (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+    pool = mmr_pool(scores, k, lam)
+    assert list(pool) == sorted(set(pool.tolist()))
+    picked = [int(pool[i]) for i in mmr(scores[pool], v[pool], k, lam)]
+    assert picked == mmr(scores, v, k, lam)
+
+
+def test_the_pool_drops_low_scores_and_ranking_keeps_all_for_longer_vectors() -> None:
+    scores = np.array([1.0, 0.99, 0.98, 0.2, 0.1])
+    assert list(mmr_pool(scores, 2, 0.8)) == [0, 1, 2]
+    assert list(mmr_pool(scores, 2, 1.0)) == [0, 1, 2, 3, 4]
+    # Vectors of length 3: similarities reach 9, beyond the pool's bound. The low scorers far
+    # from the picks then win MMR's trade, and rank must still consider them.
+    v = np.zeros((5, DIM), np.float32)
+    v[:3, 0] = 3.0
+    v[3, 1] = 3.0
+    v[4, 2] = 3.0
+    c = cands(["a", "b", "c", "d", "e"], [1.0, 0.99, 0.98, 0.2, 0.1], v)
+    flat = RankParams(mmr_lambda=0.8, affect_weight=0.0, popularity_weight=0.0, top_k=3)
+    full = [["a", "b", "c", "d", "e"][i] for i in mmr(scores.astype(np.float64), v, 3, 0.8)]
+    assert run(c, CALM, params=flat) == full
+    assert full[1:] == ["d", "e"]
 
 
 def test_mmr_skips_a_near_duplicate() -> None:
