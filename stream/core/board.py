@@ -36,8 +36,10 @@ def decay_factors(elapsed_ms: Floats, half_life_s: float) -> Floats:
         return np.where(elapsed_ms > 0, 0.0, 1.0)
     if np.isinf(half_life_s):
         return np.ones_like(elapsed_ms)
-    with np.errstate(invalid="ignore"):
-        return np.where(elapsed_ms > 0, 0.5 ** (elapsed_ms / (1000.0 * half_life_s)), 1.0)
+    out = np.ones_like(elapsed_ms, dtype=np.float64)
+    ahead = elapsed_ms > 0  # only these decay (and nothing else is raised to a power)
+    out[ahead] = 0.5 ** (elapsed_ms[ahead] / (1000.0 * half_life_s))
+    return out
 
 
 class ItemBoard:
@@ -167,7 +169,7 @@ class ItemBoard:
             take = np.where(known, rows, 0)
             at = self.affect_at[take]
             valid = known & ~np.isnan(at)
-        f = decay_factors(np.where(valid, now_ms - np.nan_to_num(at), 0.0), half_life_s)
+        f = decay_factors(np.where(valid, now_ms - at, 0.0), half_life_s)
         total = np.where(valid, self.total[take] * f, 0.0)
         weight = np.where(valid, self.weight[take] * f, 0.0)
         return total, weight

@@ -131,8 +131,8 @@ class EmotionState:
     @cached_property
     def _totals(self) -> tuple[float, ...]:
         """Sums over the sources, computed once: ranking reads the mood many times."""
-        n = len(SOURCES)
-        return tuple(sum(self.sums[i * _WIDTH + k] for i in range(n)) for k in range(_WIDTH))
+        parts = [self.sums[i * _WIDTH : (i + 1) * _WIDTH] for i in range(len(SOURCES))]
+        return tuple(map(sum, zip(*parts, strict=True)))
 
     @property
     def weight(self) -> float:
@@ -188,9 +188,11 @@ def emotion_at(state: EmotionState, ts: int, half_lives: HalfLives) -> EmotionSt
     """
     if state.updated_at is None or ts <= state.updated_at:
         return state
-    factors = [decay_factor(ts - state.updated_at, hl) for hl in half_lives.as_tuple()]
-    sums = tuple(v * factors[i // _WIDTH] for i, v in enumerate(state.sums))
-    return EmotionState(sums, ts)
+    sums: list[float] = []
+    for i, hl in enumerate(half_lives.as_tuple()):
+        f = decay_factor(ts - state.updated_at, hl)
+        sums.extend([v * f for v in state.sums[i * _WIDTH : (i + 1) * _WIDTH]])
+    return EmotionState(tuple(sums), ts)
 
 
 def fold_emotion(
