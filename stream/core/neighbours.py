@@ -331,9 +331,11 @@ def neighbour_candidates(
                     continue  # what a disliked item's fans disliked says nothing here
                 total[item_id] = total.get(item_id, 0.0) + sign * w * s
     own = {r.item_id for r in user.positives} | {r.item_id for r in user.negatives}
-    best = [(i, s) for i, s in total.items() if s > 0 and i not in own and i not in exclude]
-    best.sort(key=lambda p: (-p[1], p[0]))
-    return best[:n] if n > 0 else []
+    if n <= 0:
+        return []
+    # (-score, id) tuples sort best first, ties by id, without a key function per item.
+    best = sorted((-s, i) for i, s in total.items() if s > 0 and i not in own and i not in exclude)
+    return [(i, -s) for s, i in best[:n]]
 
 
 def neighbour_scores(

@@ -317,7 +317,7 @@ def rank(
     board = affect if isinstance(affect, ItemBoard) else None
     fast = None
     if board is not None and params.variant != "popularity":
-        fast = _keep_on_board(board, candidates.ids, seen)
+        fast = keep_on_board(board, candidates.ids, seen)
     keep: list[int] | npt.NDArray[np.int64] = []
     rows = None
     if fast is not None and board is not None:  # the same selection, by array operations
@@ -360,7 +360,7 @@ def rank(
         order = mmr(scores, None, params.top_k, 1.0)
 
     out = [RankedItem(ids[i], float(scores[i]), float(rel[i]), float(aff[i])) for i in order]
-    return _in_order_shown(_fill(out, pop_list, seen, get_affect, params, now_ms))
+    return fill_and_order(out, pop_list, seen, get_affect, params, now_ms)
 
 
 def _diversified(
@@ -382,16 +382,28 @@ def _diversified(
         else:
             assert candidates.fetch is not None
             vecs = np.asarray(candidates.fetch([ids[i] for i in pool]), dtype=np.float32)
-        if pool.size == scores.shape[0] or _max_square_norm(vecs) <= UNIT_BOUND:
+        if pool.size == scores.shape[0] or max_square_norm(vecs) <= UNIT_BOUND:
             break
         pool = np.arange(scores.shape[0], dtype=np.int64)
     return [int(pool[i]) for i in mmr(scores[pool], vecs, k, lam)]
 
 
-def _max_square_norm(vectors: npt.NDArray[np.float32]) -> float:
+def max_square_norm(vectors: npt.NDArray[np.float32]) -> float:
     if vectors.size == 0:
         return 0.0
     return float(np.einsum("ij,ij->i", vectors, vectors).max())
+
+
+def fill_and_order(
+    ranked: list[RankedItem],
+    popular: PopularItems,
+    seen: Container[str],
+    get_affect: Callable[[str], ItemAffect | None],
+    params: RankParams,
+    now_ms: int,
+) -> list[RankedItem]:
+    """The ranked picks topped up with popular items (``_fill``), scores read in list order."""
+    return _in_order_shown(_fill(ranked, popular, seen, get_affect, params, now_ms))
 
 
 def _in_order_shown(items: list[RankedItem]) -> list[RankedItem]:
@@ -416,7 +428,7 @@ def _keep_unseen(ids: Sequence[str], seen: Container[str]) -> list[int]:
     return keep
 
 
-def _keep_on_board(
+def keep_on_board(
     board: ItemBoard, ids: Sequence[str], seen: Container[str]
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
     """Positions of the first occurrence of each unseen candidate, and their board rows; None

@@ -49,6 +49,7 @@ from stream.core.observations import ReviewObs as ReviewObs
 from stream.core.observations import UserEvent as UserEvent
 from stream.core.observations import Vector as Vector
 from stream.core.rank import AffectLookup, Candidates, PopularItems, RankedItem, RankParams, rank
+from stream.core.rank_batch import rank_many
 from stream.core.taste import (
     EvidenceWeights,
     TasteObs,
@@ -447,23 +448,40 @@ def recommend_many(
             if query is None and variant == "default":  # no taste: popular items compete too
                 extra += [i for i, _ in popular[: rank_params.popular_candidates] if inside(i)]
             cands[j] = add_items(cands[j], query, index, extra)
-    out = []
     pop_items = PopularItems.of(popular)
-    for state, cand, nb in zip(states, cands, feats, strict=True):
-        now_state = emotion_at(state.emotion, now_ms, user_params.half_lives)
-        mood = now_state.summary()
-        query = state.taste.query()
-        cold = query is None or (index is not None and query.shape[0] != index.dim)
-        items = rank(
-            cand,
-            mood,
-            affect=affect,
+    now_states = [emotion_at(s.emotion, now_ms, user_params.half_lives) for s in states]
+    moods = [n.summary() for n in now_states]
+    if isinstance(affect, ItemBoard):  # the worker's case: the array path, the same lists
+        lists = rank_many(
+            cands,
+            moods,
+            board=affect,
             popular=pop_items,
-            seen=state.seen,
+            seen=[s.seen for s in states],
             params=rank_params,
             now_ms=now_ms,
-            neighbour=nb,
+            neighbours=feats,
         )
+    else:
+        lists = [
+            rank(
+                cand,
+                mood,
+                affect=affect,
+                popular=pop_items,
+                seen=state.seen,
+                params=rank_params,
+                now_ms=now_ms,
+                neighbour=nb,
+            )
+            for state, cand, mood, nb in zip(states, cands, moods, feats, strict=True)
+        ]
+    out = []
+    for state, items, mood, now_state, nb in zip(
+        states, lists, moods, now_states, feats, strict=True
+    ):
+        query = state.taste.query()
+        cold = query is None or (index is not None and query.shape[0] != index.dim)
         cold = cold and nb is None
         out.append(Recommendation(tuple(items), mood, cold, rank_params.variant, now_state))
     return out
