@@ -82,6 +82,14 @@ def faust_credentials(settings: Settings) -> CredentialsT | None:
     )
 
 
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2, as aiokafka and the Java client)
+    gives a keyed record: where a table keyed by ``key`` keeps it."""
+    from aiokafka.partitioner import murmur2
+
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
 def make_producer(target: Settings | str, **options: Any) -> AIOKafkaProducer:
     """A producer for the settings' broker (or a bootstrap string); not started."""
     from aiokafka import AIOKafkaProducer

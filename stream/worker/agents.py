@@ -42,9 +42,12 @@ def register(
     async def item_updates(stream: faust.StreamT) -> None:
         # The board is fed from the table's changelog on every worker (BoardFeed), not here.
         async for event in stream.events():
-            dropped = processor.fold_item(event.value, items, to_board=False)
-            if dropped:
-                pipeline.metrics.item_duplicates.inc(dropped)
+            # One message per partition per flush ({"items": [...]}); a single item's value
+            # (what earlier versions sent) is folded the same way.
+            for value in event.value.get("items", [event.value]):
+                dropped = processor.fold_item(value, items, to_board=False)
+                if dropped:
+                    pipeline.metrics.item_duplicates.inc(dropped)
 
     item_agent = app.agent(pipeline.outputs.item_events, name="item-events")(item_updates)
 

@@ -7,12 +7,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from stream.adapters.kafka import partition_of
 from stream.core.emotion import arousal_from_emotions, ekman_from_emotions
 from stream.core.state import ChatObs, ClickObs, ReviewObs, UserEvent, UserUpdate
 from stream.ports import EKMAN, EMOTIONS, Scores
 
 if TYPE_CHECKING:
     from stream.worker.processor import Decoded
+
+# Deltas (events and pairs) per item-events message at most: a flush after a long stall must
+# not outgrow the broker's 1 MB message limit (a delta is about 100 bytes of JSON).
+DELTAS_PER_MESSAGE = 2048
 
 
 def affect_of(scores: Scores, row: int, text: str) -> tuple[float, tuple[float, ...], float, float]:
@@ -79,3 +84,25 @@ def item_obs(item_id: str, value: dict[str, Any]) -> UserEvent:
             value.get("confidence", 1.0),
         )
     return ClickObs(value.get("user_id", ""), item_id, value["action"], 0, value["ts"])
+
+
+def item_batches(
+    values: dict[str, dict[str, Any]], partitions: int, limit: int = DELTAS_PER_MESSAGE
+) -> list[tuple[int, list[dict[str, Any]]]]:
+    """A flush's item values grouped by the partition their item id keys to, at most ``limit``
+    deltas a message (an item's value is never split): one message per partition per flush
+    instead of one per item. The item agent folds each value as before; sent to that
+    partition, it writes each item to the store and changelog of the item's own partition."""
+    out: list[tuple[int, list[dict[str, Any]]]] = []
+    open_batch: dict[int, tuple[list[dict[str, Any]], list[int]]] = {}
+    for item_id, value in values.items():
+        p = partition_of(item_id.encode(), partitions)
+        size = len(value["events"]) + len(value.get("pairs", ()))
+        batch = open_batch.get(p)
+        if batch is None or (batch[0] and batch[1][0] + size > limit):
+            batch = ([], [0])
+            open_batch[p] = batch
+            out.append((p, batch[0]))
+        batch[0].append(value)
+        batch[1][0] += size
+    return out

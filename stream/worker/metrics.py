@@ -91,7 +91,7 @@ class Metrics:
         )
         self.item_messages = Counter(
             "moodstream_item_messages_sent",
-            "item-keyed messages sent (one per item per flush)",
+            "item-keyed messages sent (one per partition per flush, more for a large one)",
             registry=r,
         )
         self.item_duplicates = Counter(

@@ -26,6 +26,7 @@ from stream.contract.decoding import check_key, dead_letter, decode
 from stream.core.coalesce import Coalescer
 from stream.errors import DeadLetter
 from stream.settings import Settings
+from stream.worker.item_events import item_batches
 from stream.worker.metrics import Metrics
 from stream.worker.processor import Decoded, Processor, Request
 
@@ -267,15 +268,20 @@ class Pipeline:
         values, self.pending_items = self.pending_items, {}
         sent_at = now_ms()
         deliveries = []
-        for item_id, value in values.items():
+        for value in values.values():
             value["sent"] = sent_at
-            key = item_id.encode()
-            deliveries.append(await self.outputs.item_events.send(key=key, value=value))
+        for partition, batch in item_batches(values, self.settings.partitions):
+            key = batch[0]["item_id"].encode()
+            deliveries.append(
+                await self.outputs.item_events.send(
+                    key=key, value={"items": batch}, partition=partition
+                )
+            )
         for delivery in deliveries:
             if delivery is not None:
                 await delivery  # the broker acknowledged the delta
         if values:
-            self.metrics.item_messages.inc(len(values))
+            self.metrics.item_messages.inc(len(deliveries))
             self.metrics.item_deltas.inc(sum(len(v["events"]) for v in values.values()))
         self.users.apply()
         acks, self.pending_acks = self.pending_acks, []
