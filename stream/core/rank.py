@@ -135,20 +135,47 @@ def mmr(
         return []
     if vectors is None or lam >= 1.0:
         return [int(i) for i in np.argsort(-scores, kind="stable")[:k]]
-    # One similarity row per pick (k - 1 matrix-vector products), not the whole n x n matrix;
-    # a pick's base becomes -inf, so its gain stays -inf, and the arrays are updated in place.
-    base = lam * scores.astype(np.float64)
+    return mmr_many([scores], [vectors], k, [lam])[0]
+
+
+def mmr_many(
+    scores: Sequence[npt.NDArray[np.floating[Any]]],
+    vectors: Sequence[npt.NDArray[np.float32]],
+    k: int,
+    lams: Sequence[float],
+) -> list[list[int]]:
+    """``mmr`` for each user (lambda below 1, vectors given), stepped together over a (users x
+    longest list) array padded with -inf: per user only the k - 1 similarity rows remain (a
+    pick's base becomes -inf, so its gain stays -inf)."""
+    sizes = [s.shape[0] for s in scores]
+    if not sizes or max(sizes) == 0:
+        return [[] for _ in scores]
+    users, width = len(sizes), max(sizes)
+    base = np.full((users, width), -np.inf)
+    for u, sc in enumerate(scores):
+        base[u, : sizes[u]] = lams[u] * sc.astype(np.float64)
     gain = base.copy()
-    max_sim = np.zeros(n, dtype=np.float64)
-    picks: list[int] = []
-    for step in range(k):
-        best = int(np.argmax(gain))
-        picks.append(best)
-        if step == k - 1:
+    max_sim = np.zeros((users, width))
+    step_of = np.asarray([lam - 1.0 for lam in lams], dtype=np.float64)[:, None]
+    ks = [min(k, n) for n in sizes]
+    picks: list[list[int]] = [[] for _ in range(users)]
+    for step in range(max(ks)):
+        best = np.argmax(gain, axis=1).tolist()
+        more = False
+        for u in range(users):
+            if step >= ks[u]:
+                continue
+            b = best[u]
+            picks[u].append(b)
+            if step == ks[u] - 1:
+                continue
+            more = True
+            base[u, b] = -np.inf
+            row = max_sim[u, : sizes[u]]
+            np.maximum(row, vectors[u] @ vectors[u][b], out=row)
+        if not more:
             break
-        base[best] = -np.inf
-        np.maximum(max_sim, vectors @ vectors[best], out=max_sim)
-        np.multiply(max_sim, lam - 1.0, out=gain)
+        np.multiply(max_sim, step_of, out=gain)
         gain += base
     return picks
 
@@ -389,21 +416,7 @@ def _diversified(
 
 
 def max_square_norm(vectors: npt.NDArray[np.float32]) -> float:
-    if vectors.size == 0:
-        return 0.0
-    return float(np.einsum("ij,ij->i", vectors, vectors).max())
-
-
-def fill_and_order(
-    ranked: list[RankedItem],
-    popular: PopularItems,
-    seen: Container[str],
-    get_affect: Callable[[str], ItemAffect | None],
-    params: RankParams,
-    now_ms: int,
-) -> list[RankedItem]:
-    """The ranked picks topped up with popular items (``_fill``), scores read in list order."""
-    return _in_order_shown(_fill(ranked, popular, seen, get_affect, params, now_ms))
+    return float(np.einsum("ij,ij->i", vectors, vectors).max()) if vectors.size else 0.0
 
 
 def _in_order_shown(items: list[RankedItem]) -> list[RankedItem]:
@@ -449,7 +462,7 @@ def keep_on_board(
     return keep, rows[keep]
 
 
-def _fill(
+def fill_and_order(
     ranked: list[RankedItem],
     popular: PopularItems,
     seen: Container[str],
@@ -457,14 +470,15 @@ def _fill(
     params: RankParams,
     now_ms: int,
 ) -> list[RankedItem]:
-    """Top up to ``top_k`` with popular items; their score never exceeds the last ranked one.
+    """Top up to ``top_k`` with popular items, their score never above the last ranked one;
+    shown scores then read in list order (``_in_order_shown``).
 
     When the whole list is popularity (the ``popularity`` variant, or a cold user with no
     candidates) the score is the popularity, log-scaled to [0, 1].
     """
     by_popularity = params.variant == "popularity" or not ranked
     if len(ranked) >= params.top_k:
-        return ranked
+        return _in_order_shown(ranked)
     pop_max = popular.top or 1.0
     chosen = {r.item_id for r in ranked}
     floor = min(ranked[-1].score, 0.0) if ranked else 0.0
@@ -482,4 +496,4 @@ def _fill(
         score = math.log1p(max(pop_score, 0.0)) / math.log1p(pop_max) if by_popularity else floor
         ranked.append(RankedItem(item_id, score, 0.0, aff))
         chosen.add(item_id)
-    return ranked
+    return _in_order_shown(ranked)

@@ -27,6 +27,7 @@ from stream.core.rank import (
     fill_and_order,
     keep_on_board,
     mmr,
+    mmr_many,
     mmr_pool,
     mood_terms,
     rank,
@@ -157,7 +158,7 @@ def _diversified_many(
             full = np.arange(scores[s].shape[0], dtype=np.int64)  # the bound fails: all of them
             vecs[s] = _pool_vectors({s: full}, candidates, keeps, ids)[s]
             pools[s] = full
-    picks = _mmr_many(
+    picks = mmr_many(
         [scores[s][p] for s, p in pools.items()],
         [vecs[s] for s in pools],
         k,
@@ -205,44 +206,3 @@ def _max_square_norms(vecs: dict[int, Vectors]) -> dict[int, float]:
         starts = np.cumsum([0] + [vecs[s].shape[0] for s in keys[:-1]])
         out.update(zip(keys, np.maximum.reduceat(sq, starts).tolist(), strict=True))
     return out
-
-
-def _mmr_many(
-    scores: list[npt.NDArray[np.float64]], vectors: list[Vectors], k: int, lams: list[float]
-) -> list[list[int]]:
-    """``rank.mmr`` for each user (lambda in (0, 1), vectors given), stepped together: a
-    (users x longest pool) array, padded with -inf, where ``mmr`` keeps one per user."""
-    users = len(scores)
-    if users == 0:
-        return []
-    sizes = [s.shape[0] for s in scores]
-    width = max(sizes)
-    if width == 0:
-        return [[] for _ in scores]
-    base = np.full((users, width), -np.inf)
-    for u, sc in enumerate(scores):
-        base[u, : sizes[u]] = lams[u] * sc.astype(np.float64)
-    gain = base.copy()
-    max_sim = np.zeros((users, width))
-    step_of = np.asarray([lam - 1.0 for lam in lams], dtype=np.float64)[:, None]
-    ks = [min(k, n) for n in sizes]
-    picks: list[list[int]] = [[] for _ in range(users)]
-    for step in range(max(ks)):
-        best = np.argmax(gain, axis=1).tolist()
-        more = False
-        for u in range(users):
-            if step >= ks[u]:
-                continue
-            b = best[u]
-            picks[u].append(b)
-            if step == ks[u] - 1:
-                continue
-            more = True
-            base[u, b] = -np.inf
-            row = max_sim[u, : sizes[u]]
-            np.maximum(row, vectors[u] @ vectors[u][b], out=row)
-        if not more:
-            break
-        np.multiply(max_sim, step_of, out=gain)
-        gain += base
-    return picks
