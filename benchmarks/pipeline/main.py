@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="small sizes (about 3 minutes)")
     parser.add_argument(
         "--only",
-        default="ceiling,mixed,floor,clicks,clicks2,latency,memory",
+        default="ceiling,mixed,floor,clicks,unranked,clicks2,latency,memory",
         help="phases, comma-separated (they run in this order whatever the order given)",
     )
     parser.add_argument(
@@ -202,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "ceiling" in only:
         run_ceiling(result, base, plan, mixed_events)
     index_dir = prepare_index(base)
-    if only & {"mixed", "floor", "clicks", "clicks2", "latency"}:
+    if only & {"mixed", "floor", "clicks", "unranked", "clicks2", "latency"}:
         from benchmarks.pipeline.phases import run_broker_phases
 
         run_broker_phases(result, only, base, plan, run_id, mixed_events, index_dir, args)

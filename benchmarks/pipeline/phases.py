@@ -27,6 +27,8 @@ from benchmarks.pipeline.load import create_topics, paced, produce
 from benchmarks.pipeline.measure import profile_report
 from stream.settings import Settings
 
+UNRANKED_MS = 10**9  # longer than any run: a user's first click is ranked, no later one
+
 
 def drain_phase(
     broker: Any, settings: Settings, events: list[tuple[str, dict[str, Any]]], cap_s: float,
@@ -144,6 +146,19 @@ def run_clicks(
     return out
 
 
+def run_unranked(
+    broker: Any, s: Settings, expected: int, plan: Plan, run_id: str
+) -> dict[str, Any]:
+    """The same clicks drained with each user ranked once (``recommend_interval_ms`` beyond the
+    run): every other per-click step stays, so this rate bounds what any faster ranker can
+    give."""
+    us = variant_settings(s, f"bp{run_id}ck-unranked").replace(recommend_interval_ms=UNRANKED_MS)
+    out = drain(broker, us, expected, plan.phase_cap_s, "clicks-unranked")
+    out["recommend_interval_ms"] = UNRANKED_MS
+    log(f"clicks, ranked once per user: {json.dumps(out)}")
+    return out
+
+
 def run_latency(
     broker: Any, base: Settings, plan: Plan, run_id: str, rate: float, reviews: str
 ) -> dict[str, Any]:
@@ -184,7 +199,7 @@ def run_broker_phases(
         if "mixed" in only:
             ceiling = result.get("ceiling", {}).get("texts_per_s_median")
             result.update(run_mixed(broker, base, plan, run_id, mixed_events, ceiling, args))
-        if only & {"floor", "clicks", "clicks2"}:
+        if only & {"floor", "clicks", "unranked", "clicks2"}:
             run_click_phases(result, only, broker, base, plan, run_id, index_dir, args)
         if "latency" in only:
             mixed_rate = result.get("mixed", {}).get("events_per_s")
@@ -201,7 +216,7 @@ def run_click_phases(
 
     clicks = make_events(plan.click_events, plan.users, "clicks=1", f"ck{run_id}-", args.reviews)
     s = worker_settings(base, f"bp{run_id}ck", WORK, broker=broker.url)
-    if only & {"floor", "clicks"}:
+    if only & {"floor", "clicks", "unranked"}:
         asyncio.run(create_topics(broker.bootstrap, s))
         produce_s = asyncio.run(produce(broker.bootstrap, s, clicks))
         log(f"clicks: produced {len(clicks)} events in {produce_s:.1f} s")
@@ -210,6 +225,8 @@ def run_click_phases(
     floor = result.get("floor", {}).get("table_send", {}).get("steady_events_per_s")
     if "clicks" in only:
         result.update(run_clicks(broker, s, clicks, plan, run_id, index_dir, args, floor))
+    if "unranked" in only:
+        result["clicks_unranked"] = run_unranked(broker, s, len(clicks), plan, run_id)
     if "clicks2" in only:
         result["clicks2"] = run_clicks2(broker, base, plan, run_id, clicks)
         log(f"clicks2: {json.dumps(result['clicks2'])}")

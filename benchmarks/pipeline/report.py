@@ -153,6 +153,14 @@ def _scale_rows(r: dict[str, Any]) -> Rows:
     ratio = r.get("ratios", {})
     if "clicks_vs_floor_table_send" in ratio:
         rows.append(("clicks-only vs floor table_send", f"{ratio['clicks_vs_floor_table_send']}"))
+    ku = r.get("clicks_unranked")
+    if ku and "events_per_s" in ku:
+        rows += [
+            ("clicks, each user ranked once: events/s, recommendations/s",
+             f"{ku['events_per_s']}, {ku['recommendations_per_s']}"),
+            ("clicks ranked once per user vs floor table_send (any ranker's bound)",
+             f"{ratio.get('clicks_unranked_vs_floor_table_send', 'n/a')}"),
+        ]  # fmt: skip
     if r.get("clicks", {}).get("freshness"):
         rows.append(("clicks: item-state freshness p50 / p99", _fresh(r["clicks"]["freshness"])))
     k2 = r.get("clicks2")

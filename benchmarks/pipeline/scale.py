@@ -215,4 +215,7 @@ def ratios(result: dict[str, Any]) -> dict[str, float]:
         out["clicks2_per_worker_vs_floor_table_send"] = round(two / 2 / floor, 3)
     if one and two:
         out["clicks2_vs_clicks"] = round(two / one, 3)
+    unranked = result.get("clicks_unranked", {}).get("events_per_s")
+    if floor and unranked:
+        out["clicks_unranked_vs_floor_table_send"] = round(unranked / floor, 3)
     return out

@@ -76,12 +76,14 @@ def test_scale_ratios_and_verdicts() -> None:
         "clicks": {"events_per_s": 1000.0, "cpu": cpu, "freshness": fresh},
         "clicks2": {"events_per_s": 1500.0, "cpu": cpu, "events_per_s_per_worker": [750, 750],
                     "freshness_per_worker": [fresh, slow]},
+        "clicks_unranked": {"events_per_s": 1200.0, "recommendations_per_s": 90.0, "cpu": cpu},
     }  # fmt: skip
     result["ratios"] = ratios(result)
     assert result["ratios"] == {
         "clicks_vs_floor_table_send": 0.5,
         "clicks2_per_worker_vs_floor_table_send": 0.375,
         "clicks2_vs_clicks": 1.5,
+        "clicks_unranked_vs_floor_table_send": 0.6,
     }
     v = verdicts(result)
     assert v["clicks-only events/s vs floor table_send (same run)"].endswith("MISSED")
@@ -90,3 +92,9 @@ def test_scale_ratios_and_verdicts() -> None:
     table = render_table(result | {"verdicts": v})
     row = next(line for line in table.splitlines() if line.startswith("clicks, 2 workers"))
     assert row.endswith("  1500.0 (750 + 750)")
+    bound = next(line for line in table.splitlines() if line.startswith("clicks ranked once"))
+    assert bound.endswith("  0.6")
+
+
+def test_unranked_phase_is_a_default_phase() -> None:
+    assert "unranked" in build_parser().parse_args([]).only.split(",")
