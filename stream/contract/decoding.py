@@ -10,6 +10,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from stream.contract.flat_schema import Check, compile_flat
 from stream.contract.records import CONTRACTS, DeadLetterRecord, _Record
 from stream.errors import DeadLetter
 from stream.settings import REPO_ROOT
@@ -43,8 +44,16 @@ def _classify(kind: str, error: ValidationError) -> DeadLetter:
     return DeadLetter("schema", message)
 
 
+@cache
+def _accepts(kind: str) -> Check | None:
+    return compile_flat(load_schema(kind))
+
+
 def validate_value(kind: str, value: Any) -> None:
     """Raise ``DeadLetter`` for the first (most relevant) schema violation."""
+    accepts = _accepts(kind)
+    if accepts is not None and accepts(value):
+        return
     errors = sorted(validator(kind).iter_errors(value), key=lambda e: e.path)
     if errors:
         raise _classify(kind, errors[0])
