@@ -35,6 +35,7 @@ from stream.core.state import (
     fold_user,
     recommend_many,
 )
+from stream.core.taste import review_valence
 from stream.errors import DeadLetter
 from stream.ports import EKMAN, ItemIndex, Scores, SentimentModel
 from stream.settings import Settings
@@ -283,7 +284,7 @@ class Processor:
             return ReviewObs(
                 rec.user_id,
                 rec.item_id,
-                valence,
+                review_valence(valence, self.user_params.evidence),
                 ekman,
                 arousal,
                 rec.rating,

@@ -25,7 +25,7 @@ from stream.core.state import (
     fold_user,
     recommend,
 )
-from stream.core.taste import EvidenceWeights
+from stream.core.taste import EvidenceWeights, review_valence
 from stream.offline.backtest.progress import NoSteps, Steps
 from stream.offline.backtest.protocol import Protocol
 from stream.offline.backtest.timeline import Snapshots, Timeline
@@ -66,10 +66,14 @@ class PointResults:
     catalog: npt.NDArray[np.int64]  # items in the index at the point
 
 
-def observe(tl: Timeline, i: int, variant: Variant, vector: Any) -> ReviewObs:
-    """Event i as the core sees it under ``variant``'s sentiment source."""
+def observe(
+    tl: Timeline, i: int, variant: Variant, vector: Any, evidence: EvidenceWeights
+) -> ReviewObs:
+    """Event i as the core sees it under ``variant``'s sentiment source (the model's valence
+    calibrated as the worker does)."""
     e = tl.events[i]
     valence, ekman, arousal, confidence = tl.model_obs[i]
+    valence = review_valence(valence, evidence)
     if variant.sentiment == "stars":
         valence = 0.0 if e.rating is None else (e.rating - 3) / 2.0
         confidence = 1.0
@@ -211,7 +215,7 @@ class _Replay:
             vector = None
             if index is not None and e.item_id in snaps.members:
                 vector = index.vectors([e.item_id])[0]
-            obs = observe(self.tl, i, self.variant, vector)
+            obs = observe(self.tl, i, self.variant, vector, self.user_params.evidence)
             state = self.users.get(e.user_id) or UserState()
             self.users[e.user_id], update = fold_user(state, obs, self.user_params)
             item = self.items.get(e.item_id) or ItemState()

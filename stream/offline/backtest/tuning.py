@@ -31,6 +31,8 @@ EVIDENCE_AXES: dict[str, tuple[float, ...]] = {
     # negative review still pushes taste away, as designed: unconstrained, this data prefers 0.25
     # (in a 5-core set, reviewing an item at all says the user shops its category).
     "review_gain": _axis(_EVIDENCE.review_gain, (0.5, 1.0, 2.0)),
+    # The model's review valence calibrated to the platform (0: as the model reads it).
+    "review_valence_shift": _axis(_EVIDENCE.review_valence_shift, (0.0, 0.15, 0.3, 0.5, 0.75, 1.0)),
 }
 RANK_AXES: dict[str, tuple[float, ...]] = {
     "popularity_weight": _axis(_RANK.popularity_weight, (0.0, 0.05, 0.2, 0.5, 1.0, 2.0, 4.0)),

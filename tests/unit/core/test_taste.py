@@ -129,3 +129,13 @@ def test_to_dict_round_trip_is_exact(seed: int, n: int) -> None:
     again = TasteState.from_dict(json.loads(json.dumps(state.to_dict())))
     assert again == state
     assert state.vector is None or not state.vector.flags.writeable
+
+
+def test_review_valence_shift_is_clipped_and_zero_is_the_identity() -> None:
+    from stream.core.taste import review_valence
+
+    assert review_valence(-0.42, EvidenceWeights(review_valence_shift=0.0)) == -0.42
+    shifted = EvidenceWeights(review_valence_shift=0.3)
+    assert review_valence(-0.5, shifted) == pytest.approx(-0.2)
+    assert review_valence(0.9, shifted) == 1.0
+    assert review_valence(-1.0, EvidenceWeights(review_valence_shift=-0.5)) == -1.0

@@ -333,3 +333,32 @@ def test_a_refetched_gap_is_applied_after_later_offsets(processor: Processor) ->
     old = {k: v for k, v in items["item-5"].items() if k != "applied"}
     legacy = {"item-5": {**old, "hw": {"clicks:1": 7}}}
     assert processor.fold_item(delta(5), legacy) == 1
+
+
+def test_review_valence_is_calibrated_before_the_folds(processor: Processor) -> None:
+    """The shift reaches the item delta (and so item affect) as the user side folded it; chats
+    keep the model's valence."""
+    from dataclasses import replace
+
+    from stream.worker.processor import Processor as Proc
+
+    def with_shift(shift: float) -> Proc:
+        evidence = replace(processor.user_params.evidence, review_valence_shift=shift)
+        params = replace(processor.user_params, evidence=evidence)
+        return Proc(processor.settings, processor.model, processor.index, user_params=params)
+
+    batch = [
+        review("r1", "u", "item-1", "terrible awful hate it", 1000),
+        Decoded(
+            "chats",
+            Chat(
+                event_id="c1", user_id="u", text="awful", session_id="s", ts=1001, item_id="item-2"
+            ),
+        ),
+    ]
+    plain = dict(fold(with_shift(0.0), batch, {}).item_events)
+    moved = dict(fold(with_shift(0.3), batch, {}).item_events)
+    got = moved["item-1"]["events"][0]["valence"]
+    want = min(max(plain["item-1"]["events"][0]["valence"] + 0.3, -1.0), 1.0)
+    assert got == pytest.approx(want) and got != plain["item-1"]["events"][0]["valence"]
+    assert moved["item-2"]["events"][0]["valence"] == plain["item-2"]["events"][0]["valence"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from stream.core.taste import EvidenceWeights
 from stream.offline import backtest as bt
 from tests.unit.offline.backtest.helpers import (
     DAY,
@@ -65,11 +66,19 @@ def test_variants_see_sentiment_from_their_source() -> None:
     events = synthetic_reviews()
     tl = timeline(events, FAST)
     i = next(j for j, e in enumerate(events) if e.rating == 1)
-    model = bt.observe(tl, i, bt.VARIANTS["sentiment_aware"], None)
-    oracle = bt.observe(tl, i, bt.VARIANTS["rating_oracle"], None)
-    blind = bt.observe(tl, i, bt.VARIANTS["taste_only"], None)
-    stars = bt.observe(tl, i, bt.VARIANTS["sentiment_stars"], None)
+    plain = EvidenceWeights(review_valence_shift=0.0)
+    model = bt.observe(tl, i, bt.VARIANTS["sentiment_aware"], None, plain)
+    oracle = bt.observe(tl, i, bt.VARIANTS["rating_oracle"], None, plain)
+    blind = bt.observe(tl, i, bt.VARIANTS["taste_only"], None, plain)
+    stars = bt.observe(tl, i, bt.VARIANTS["sentiment_stars"], None, plain)
     assert model.valence == pytest.approx(-0.75) and model.rating is None
     assert oracle.valence == -1.0 and oracle.rating is None
     assert blind.valence == 0.0
     assert stars.rating == 1 and stars.valence == model.valence
+    # The calibration moves the model's valence only, as the worker's Processor does.
+    shifted = EvidenceWeights(review_valence_shift=0.3)
+    assert bt.observe(tl, i, bt.VARIANTS["sentiment_aware"], None, shifted).valence == (
+        pytest.approx(-0.45)
+    )
+    assert bt.observe(tl, i, bt.VARIANTS["rating_oracle"], None, shifted).valence == -1.0
+    assert bt.observe(tl, i, bt.VARIANTS["taste_only"], None, shifted).valence == 0.0
