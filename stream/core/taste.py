@@ -62,10 +62,11 @@ def click_evidence(action: str, dwell_ms: float, w: EvidenceWeights) -> float:
     raise ValueError(f"unknown action {action!r}; expected one of {ACTIONS}")
 
 
-def review_valence(valence: float, w: EvidenceWeights) -> float:
+def review_valence(valence: float, confidence: float, w: EvidenceWeights) -> float:
     """A review text's model valence, calibrated to the platform (``review_valence_shift``),
-    in [-1, 1]."""
-    if not w.review_valence_shift:
+    in [-1, 1]. A text the model did not read (confidence 0: an empty review) has no valence to
+    calibrate and keeps 0."""
+    if not w.review_valence_shift or confidence <= 0:
         return valence
     return min(max(valence + w.review_valence_shift, -1.0), 1.0)
 

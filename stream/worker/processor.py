@@ -284,7 +284,7 @@ class Processor:
             return ReviewObs(
                 rec.user_id,
                 rec.item_id,
-                review_valence(valence, self.user_params.evidence),
+                review_valence(valence, confidence, self.user_params.evidence),
                 ekman,
                 arousal,
                 rec.rating,

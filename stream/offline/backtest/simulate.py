@@ -73,7 +73,7 @@ def observe(
     calibrated as the worker does)."""
     e = tl.events[i]
     valence, ekman, arousal, confidence = tl.model_obs[i]
-    valence = review_valence(valence, evidence)
+    valence = review_valence(valence, confidence, evidence)
     if variant.sentiment == "stars":
         valence = 0.0 if e.rating is None else (e.rating - 3) / 2.0
         confidence = 1.0

@@ -134,8 +134,9 @@ def test_to_dict_round_trip_is_exact(seed: int, n: int) -> None:
 def test_review_valence_shift_is_clipped_and_zero_is_the_identity() -> None:
     from stream.core.taste import review_valence
 
-    assert review_valence(-0.42, EvidenceWeights(review_valence_shift=0.0)) == -0.42
+    assert review_valence(-0.42, 0.9, EvidenceWeights(review_valence_shift=0.0)) == -0.42
     shifted = EvidenceWeights(review_valence_shift=0.3)
-    assert review_valence(-0.5, shifted) == pytest.approx(-0.2)
-    assert review_valence(0.9, shifted) == 1.0
-    assert review_valence(-1.0, EvidenceWeights(review_valence_shift=-0.5)) == -1.0
+    assert review_valence(-0.5, 0.9, shifted) == pytest.approx(-0.2)
+    assert review_valence(0.9, 0.9, shifted) == 1.0
+    assert review_valence(-1.0, 0.9, EvidenceWeights(review_valence_shift=-0.5)) == -1.0
+    assert review_valence(0.0, 0.0, shifted) == 0.0  # an empty text: nothing to calibrate

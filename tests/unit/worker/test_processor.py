@@ -362,3 +362,5 @@ def test_review_valence_is_calibrated_before_the_folds(processor: Processor) -> 
     want = min(max(plain["item-1"]["events"][0]["valence"] + 0.3, -1.0), 1.0)
     assert got == pytest.approx(want) and got != plain["item-1"]["events"][0]["valence"]
     assert moved["item-2"]["events"][0]["valence"] == plain["item-2"]["events"][0]["valence"]
+    empty = [review("r2", "v", "item-3", "   ", 1002)]
+    assert dict(fold(with_shift(0.3), empty, {}).item_events)["item-3"]["events"][0]["valence"] == 0
