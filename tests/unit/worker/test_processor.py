@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -338,14 +339,11 @@ def test_a_refetched_gap_is_applied_after_later_offsets(processor: Processor) ->
 def test_review_valence_is_calibrated_before_the_folds(processor: Processor) -> None:
     """The shift reaches the item delta (and so item affect) as the user side folded it; chats
     keep the model's valence."""
-    from dataclasses import replace
 
-    from stream.worker.processor import Processor as Proc
-
-    def with_shift(shift: float) -> Proc:
+    def with_shift(shift: float) -> Processor:
         evidence = replace(processor.user_params.evidence, review_valence_shift=shift)
         params = replace(processor.user_params, evidence=evidence)
-        return Proc(processor.settings, processor.model, processor.index, user_params=params)
+        return Processor(processor.settings, processor.model, processor.index, user_params=params)
 
     batch = [
         review("r1", "u", "item-1", "terrible awful hate it", 1000),
