@@ -97,6 +97,7 @@ def _watch_holes(app: faust.App, pipeline: Pipeline) -> None:
             await consumer.restart_stalled_fetcher()
             await consumer.rewind_holes()
             pipeline.metrics.refetches.set(consumer.holes.refetched)
+            pipeline.metrics.put_back.set(consumer.put_back)
 
     app.timer(HOLE_POLL_S)(rewind_holes)
 

@@ -21,7 +21,10 @@ dropped by the fold's dedup window. A jump that is still there after it was fetc
 real one (retention, transaction markers) and is let through as Faust would. Last, whatever the
 cause, a commit that stands still behind the log end with nothing in flight for a minute is
 logged with the partition's state and fetched again from it; acks below the committed offset
-(left by a revoke, see ``_drop_stale_acks``) are dropped so they cannot hide a hole.
+(left by a revoke, see ``_drop_stale_acks``) are dropped so they cannot hide a hole. And a
+fetched batch Faust would drop undelivered (its partition paused, or the flow stopped, while
+the fetch waited) is sought back, changelogs included: recovery waits for every record of an
+active changelog partition, and one such batch lost stalls it for good.
 """
 
 from __future__ import annotations
@@ -171,10 +174,31 @@ INPUT_RECORDS_PER_FETCH = 64
 FETCH_MAX_WAIT_MS = 500
 
 
+@dataclass(frozen=True)
+class Handed:
+    """Where one partition's fetch position stood when a batch of it was handed over."""
+
+    first: int  # the batch's first offset
+    state: Any  # aiokafka's partition state (a new one after every rebalance)
+    position: int | None  # the fetch position just after the batch
+
+
+def _partition_state(fetcher: Any, tp: TP) -> Any:
+    subscription = fetcher._subscriptions.subscription
+    assignment = subscription.assignment if subscription is not None else None
+    return assignment.state_value(tp) if assignment is not None else None
+
+
 class FairFetchThread(faust_kafka.AIOKafkaConsumerThread):
     """Faust's consumer thread, with every fetch taking all buffered records of the internal
     topics (item events; changelogs while recovering) and at most ``INPUT_RECORDS_PER_FETCH``
-    of the input topics, so the item stage keeps pace while an input backlog stands."""
+    of the input topics, so the item stage keeps pace while an input backlog stands. It notes
+    where each partition's position stood after a fetch, so that records Faust then does not
+    deliver can be put back (``PlainLogConsumer._put_back_undelivered``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.handed: dict[TP, Handed] = {}
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
@@ -193,23 +217,38 @@ class FairFetchThread(faust_kafka.AIOKafkaConsumerThread):
         fetcher = consumer._fetcher
         if consumer._closed or fetcher._closed:
             raise ConsumerStoppedError()
+        # Faust's live set, changed by the event loop's thread while this one waits: copied, as
+        # an empty set means "every partition" to fetched_records (so one is never passed).
+        active = frozenset(active_partitions)
         inputs: frozenset[str] = getattr(self.consumer.app, "input_topics", frozenset())
-        bounded = {tp for tp in active_partitions if tp.topic in inputs}
-        free = set(active_partitions) - bounded
+        bounded = {tp for tp in active if tp.topic in inputs}
+        free = set(active) - bounded
         limit = INPUT_RECORDS_PER_FETCH
-        # An empty set means "every partition" to fetched_records: never pass one.
         with fetcher._subscriptions.fetch_context():
             records = {}
             if free:
                 records.update(await fetcher.fetched_records(free, timeout=0))
             if bounded:
                 records.update(await fetcher.fetched_records(bounded, timeout=0, max_records=limit))
-            if records or not active_partitions:
-                return records
-            # Nothing buffered: wait for whatever comes first (the bound still holds).
-            return await fetcher.fetched_records(
-                active_partitions, timeout=timeout, max_records=limit
-            )
+            if not records and active:
+                # Nothing buffered: wait for whatever comes first (the bound still holds).
+                records = await fetcher.fetched_records(active, timeout=timeout, max_records=limit)
+        self.handed = {}
+        for tp, batch in records.items():
+            state = _partition_state(fetcher, tp)
+            if batch and state is not None:
+                self.handed[tp] = Handed(batch[0].offset, state, state._position)
+        return records
+
+    def put_back(self, tp: TP, handed: Handed) -> bool:
+        """Seek a partition back to a batch that was handed over but not delivered, unless
+        it was sought since (a rebalance's seek, or a new assignment, decides then)."""
+        fetcher = self._ensure_consumer()._fetcher
+        state = _partition_state(fetcher, tp)
+        if state is not handed.state or state._position != handed.position:
+            return False
+        fetcher.seek_to(tp, handed.first)
+        return True
 
 
 class PlainLogConsumer(faust_kafka.Consumer):
@@ -221,11 +260,41 @@ class PlainLogConsumer(faust_kafka.Consumer):
         self._starts: dict[TP, int] = {}
         self._last_fetch = time.monotonic()
         self.fetcher_restarts = 0
+        self.put_back = 0  # batches handed over, not delivered, and put back
 
     def _new_consumer_thread(self) -> faust_kafka.AIOKafkaConsumerThread:
         thread = FairFetchThread(self, loop=self.loop, beacon=self.beacon)
         thread.shutdown_timeout = CLIENT_STOP_S
         return thread
+
+    async def _wait_next_records(self, timeout: float) -> tuple[Any, Any]:
+        records, active = await super()._wait_next_records(timeout)
+        if records and active is not None:
+            records = self._put_back_undelivered(records, active)
+        return records, active
+
+    def _put_back_undelivered(
+        self, records: Mapping[TP, list[Any]], active: set[TP]
+    ) -> dict[TP, list[Any]]:
+        """Faust drops a fetched batch it cannot deliver now (the flow stopped, or the
+        partition paused, while the fetch waited), yet the fetch position has moved past it.
+        Seen in CI after a 3 -> 1 scale-in: a changelog partition's records, fetched after the
+        recovery's seek and dropped before its resume, never came again, and the recovery
+        waited for them for minutes. Such a batch goes back to the fetcher instead."""
+        thread = self._thread
+        deliverable = active | self._buffered_partitions if self.flow_active else set()
+        kept = {}
+        for tp, batch in records.items():
+            if tp in deliverable:
+                kept[tp] = batch
+                continue
+            if not isinstance(thread, FairFetchThread):
+                continue
+            handed = thread.handed.get(tp)
+            if handed is not None and thread.put_back(tp, handed):
+                self.put_back += 1
+                log.debug("%s[%d]: put back from %d", tp.topic, tp.partition, handed.first)
+        return kept
 
     def _new_offset(self, tp: TP) -> int | None:
         committed = self._committed_offset[tp]

@@ -77,6 +77,12 @@ class Metrics:
             "input partitions fetched again from a hole Faust's consumer left (a rebalance race)",
             registry=r,
         )
+        self.put_back = Gauge(
+            "moodstream_fetch_put_back",
+            "fetched batches Faust would have dropped undelivered (flow stopped or partition "
+            "paused meanwhile), sought back to be fetched again",
+            registry=r,
+        )
         self.lag = Gauge(
             "moodstream_consumer_lag",
             "records of an input partition on the broker that this worker has not taken yet",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from typing import Any
 
 from faust.transport.drivers.aiokafka import Consumer as FaustConsumer
@@ -174,24 +175,48 @@ def test_a_fetcher_silent_with_the_flow_on_is_restarted(monkeypatch: Any) -> Non
     assert not asyncio.run(consumer.restart_stalled_fetcher())  # fetched "now" again
 
 
+@dataclass(frozen=True)
+class _Record:
+    offset: int
+
+
+class _State:
+    """aiokafka's per-partition state: the fetch position (a new object per assignment)."""
+
+    def __init__(self, position: int) -> None:
+        self._position = position
+
+
 class _BufferedFetcher:
     """aiokafka's fetcher as the consumer thread sees it: buffered records per partition,
-    drained in the order they were fetched, an empty partition set meaning every one."""
+    drained in the order they were fetched, an empty partition set meaning every one, and the
+    fetch position moving past what it hands over."""
 
     def __init__(self, records: dict[TP, list[int]]) -> None:
-        self._records = dict(records)
+        self._records = {tp: [_Record(o) for o in offsets] for tp, offsets in records.items()}
         self._closed = False
         self.calls: list[tuple[set[TP], int | None]] = []
+        self.states = {tp: _State(offsets[0] if offsets else 0) for tp, offsets in records.items()}
+        self.seeks: list[tuple[TP, int]] = []
         self._subscriptions = self
+        self.subscription = self
+        self.assignment = self
+
+    def state_value(self, tp: TP) -> _State | None:
+        return self.states.get(tp)
 
     def fetch_context(self) -> Any:
         return contextlib.nullcontext()
 
+    def seek_to(self, tp: TP, offset: int) -> None:
+        self.seeks.append((tp, offset))
+        self.states[tp]._position = offset
+
     async def fetched_records(
         self, partitions: set[TP], timeout: float = 0, max_records: int | None = None
-    ) -> dict[TP, list[int]]:
+    ) -> dict[TP, list[_Record]]:
         self.calls.append((set(partitions), max_records))
-        out: dict[TP, list[int]] = {}
+        out: dict[TP, list[_Record]] = {}
         left = max_records
         for tp in list(self._records):
             if partitions and tp not in partitions:
@@ -202,6 +227,7 @@ class _BufferedFetcher:
                 del self._records[tp]
             if take:
                 out[tp] = take
+                self.states[tp]._position = take[-1].offset + 1
             if left is not None:
                 left -= len(take)
                 if left == 0:
@@ -212,7 +238,13 @@ class _BufferedFetcher:
 def _fetch(consumer: PlainLogConsumer, fetcher: _BufferedFetcher, active: set[TP]) -> Any:
     aiokafka_consumer = type("C", (), {"_fetcher": fetcher, "_closed": False})()
     thread = consumer._thread
-    return asyncio.run(thread._fetch_records(aiokafka_consumer, active, timeout=0.1))
+    thread._ensure_consumer = lambda: aiokafka_consumer  # type: ignore[method-assign]
+    got = asyncio.run(thread._fetch_records(aiokafka_consumer, active, timeout=0.1))
+    return got
+
+
+def _offsets(records: dict[TP, list[_Record]]) -> dict[TP, list[int]]:
+    return {tp: [r.offset for r in batch] for tp, batch in records.items()}
 
 
 def test_a_fetch_bounds_the_input_records_and_takes_every_item_event() -> None:
@@ -226,18 +258,59 @@ def test_a_fetch_bounds_the_input_records_and_takes_every_item_event() -> None:
     # The input partition was fetched first: drained in order, it would hand over every
     # buffered input record before the first item event.
     fetcher = _BufferedFetcher({TP0: list(range(backlog)), items: [1, 2, 3]})
-    got = _fetch(consumer, fetcher, {TP0, items})
+    got = _offsets(_fetch(consumer, fetcher, {TP0, items}))
     assert got[items] == [1, 2, 3]
     assert got[TP0] == list(range(INPUT_RECORDS_PER_FETCH))
-    got = _fetch(consumer, fetcher, {TP0, items})
+    got = _offsets(_fetch(consumer, fetcher, {TP0, items}))
     assert set(got) == {TP0}
     assert got[TP0][0] == INPUT_RECORDS_PER_FETCH  # the rest follows in order, nothing lost
     # A set with only one kind of partition active (the inputs paused on a full buffer): the
     # other kind is never asked for with an empty set, which means "every partition".
     fetcher = _BufferedFetcher({TP0: [7, 8], items: [9]})
-    assert _fetch(consumer, fetcher, {items}) == {items: [9]}
+    assert _offsets(_fetch(consumer, fetcher, {items})) == {items: [9]}
     assert all(partitions for partitions, _ in fetcher.calls)
-    assert fetcher._records == {TP0: [7, 8]}
+    assert _offsets(fetcher._records) == {TP0: [7, 8]}
+
+
+CHANGELOG = TP("app-users-changelog", 0)
+
+
+def test_a_batch_faust_would_not_deliver_goes_back_to_the_fetcher() -> None:
+    """Seen in CI after a 3 -> 1 scale-in: a changelog batch fetched after the recovery's seek,
+    dropped by Faust because its partition was not resumed yet (or the flow not on), left the
+    fetch position past records the recovery then waited for, for minutes."""
+    consumer = _consumer()
+    consumer.resume_flow()
+    fetcher = _BufferedFetcher({CHANGELOG: [0, 1, 2], TP0: [5, 6]})
+    records = _fetch(consumer, fetcher, {CHANGELOG, TP0})
+    assert fetcher.states[CHANGELOG]._position == 3
+    # The changelog partition paused meanwhile: its batch goes back, the input's is kept.
+    kept = consumer._put_back_undelivered(records, {TP0})
+    assert _offsets(kept) == {TP0: [5, 6]}
+    assert fetcher.seeks == [(CHANGELOG, 0)]
+    assert consumer.put_back == 1
+    # The flow stopped meanwhile (a rebalance began): nothing is delivered, all goes back.
+    fetcher = _BufferedFetcher({CHANGELOG: [0, 1, 2]})
+    records = _fetch(consumer, fetcher, {CHANGELOG})
+    consumer.stop_flow()
+    assert consumer._put_back_undelivered(records, {CHANGELOG}) == {}
+    assert fetcher.seeks == [(CHANGELOG, 0)]
+
+
+def test_a_batch_is_not_put_back_over_a_later_seek_or_a_new_assignment() -> None:
+    """A seek after the fetch (the recovery's) or a rebalance's new partition state decides
+    where the partition reads from; putting the batch back then could skip or repeat."""
+    consumer = _consumer()
+    consumer.resume_flow()
+    fetcher = _BufferedFetcher({CHANGELOG: [20, 21]})
+    records = _fetch(consumer, fetcher, {CHANGELOG})
+    fetcher.states[CHANGELOG]._position = 0  # sought to the log start since
+    assert consumer._put_back_undelivered(records, set()) == {}
+    fetcher.states[CHANGELOG] = _State(22)  # same position, a new assignment
+    assert consumer._put_back_undelivered(records, set()) == {}
+    assert fetcher.seeks == [] and consumer.put_back == 0
+    # Delivered batches stay, whatever happened to the position.
+    assert _offsets(consumer._put_back_undelivered(records, {CHANGELOG})) == {CHANGELOG: [20, 21]}
 
 
 def test_the_worker_consumer_lets_the_broker_hold_an_empty_fetch_briefly() -> None:
