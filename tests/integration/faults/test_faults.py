@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -176,11 +177,42 @@ def _check(rig: Rig, load: Load, label: str, extra: str = "") -> None:
     assert not behind, f"commits stuck behind the folded events: {behind}"
 
 
-def _print_logs(rig: Rig, tail: int = 6000) -> None:
-    """A failed check shows each worker's last log lines (pytest prints them with the failure)."""
+KEY_LINES = ("generation id", "Recovery]: ", "WARNING", "ERROR")
+
+
+def _digest(text: str, keep: int = 120) -> str:
+    """A worker log's rebalance and recovery lines in order, and its warnings, each repeat (its
+    figures aside) shown once with its count: in CI two recovery warnings, repeated every 5 s,
+    filled the whole tail."""
+    out: list[str] = []
+    where: dict[str, int] = {}
+    count: dict[str, int] = {}
+    for line in text.splitlines():
+        if not any(k in line for k in KEY_LINES):
+            continue
+        if "WARNING" not in line and "ERROR" not in line:
+            out.append(line[:300])
+            continue
+        key = re.sub(r"[\d.]+|seconds?|minutes?", "#", line.split("] ", 2)[-1])
+        if key not in where:
+            where[key] = len(out)
+            out.append(line[:300])
+        count[key] = count.get(key, 0) + 1
+    for key, at in where.items():
+        if count[key] > 1:
+            out[at] += f"  (x{count[key]})"
+    return "\n".join(out[-keep:])
+
+
+def _print_logs(rig: Rig, tail: int = 3000) -> None:
+    """A failed check shows each worker's rebalance and recovery lines and its last log lines
+    (pytest prints them with the failure)."""
     for w in rig.workers:
+        text = w.log()
         print(f"---- {w.log_path.name} (exit {w.proc.poll() if w.proc else None}) ----")
-        print(w.log()[-tail:])
+        print(_digest(text))
+        print(f"---- {w.log_path.name}: last lines ----")
+        print(text[-tail:])
 
 
 async def _changelog(rig: Rig) -> dict[str, Any]:
