@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+from pathlib import Path
+
 import pytest
 
 from stream.cli import main
@@ -53,12 +57,10 @@ class _Stub:
         raise SystemExit(1 if _Stub.crash_reason else 0)
 
 
-@pytest.mark.parametrize("crashed", [True, False])
-def test_a_crashed_worker_ends_with_one_line_saying_why(
-    crashed: bool, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def stub_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command without a broker, a model or Faust: its own steps only."""
     import faust.worker
-    from faust.exceptions import PartitionsMismatch
 
     import stream.adapters.kafka
     import stream.devtools.demo_index
@@ -71,6 +73,15 @@ def test_a_crashed_worker_ends_with_one_line_saying_why(
     monkeypatch.setattr(stream.devtools.demo_index, "with_demo_index", lambda s: s)
     monkeypatch.setattr(stream.worker.app, "make_app", _Stub)
     monkeypatch.setattr(faust.worker, "Worker", _Stub)
+
+
+@pytest.mark.parametrize("crashed", [True, False])
+@pytest.mark.usefixtures("stub_worker")
+def test_a_crashed_worker_ends_with_one_line_saying_why(
+    crashed: bool, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from faust.exceptions import PartitionsMismatch
+
     reason = PartitionsMismatch("The source topic 'x' for table 'users'\nhas 1 partitions")
     monkeypatch.setattr(_Stub, "crash_reason", reason if crashed else None)
     with pytest.raises(SystemExit) as exit_:
@@ -85,3 +96,29 @@ def test_a_crashed_worker_ends_with_one_line_saying_why(
         "table 'users' has 1 partitions"
     )
     assert sum("crashed" in line for line in err) == 1
+
+
+@pytest.mark.usefixtures("stub_worker")
+def test_a_second_rocksdb_worker_on_a_data_directory_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data_dir = tmp_path / "worker"
+
+    def exit_code(store: str) -> object:
+        with pytest.raises(SystemExit) as exit_:
+            main(["worker", "--log-level", "error", "--store", store, "--data-dir", f"{data_dir}"])
+        return exit_.value.code
+
+    data_dir.mkdir()
+    with open(data_dir / "worker.lock", "w", encoding="utf-8") as first:
+        fcntl.flock(first, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        first.write("4242\n")
+        first.flush()
+        assert exit_code("rocksdb://") == 2
+        assert capsys.readouterr().err.strip().splitlines() == [
+            f"moodstream: error: the data directory {data_dir} is in use by another worker "
+            "(pid 4242); give each worker on this machine its own --data-dir (MOODSTREAM_DATA_DIR)"
+        ]
+        assert exit_code("memory://") == 0  # the memory store keeps nothing there
+    assert exit_code("rocksdb://") == 0  # the first one gone, its lock is free again
+    assert (data_dir / "worker.lock").read_text("utf-8") == f"{os.getpid()}\n"
